@@ -1,0 +1,68 @@
+"""The adapter protocol: how the runner asks a model for videos.
+
+A new model is one ``Adapter`` subclass plus one YAML card in ``models/``; nothing in the runner changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from ..errors import ConfigError
+from ..suite import Case
+from ..video import Video
+
+#: Settings every adapter understands, with the toolkit's defaults (a card or ``--set`` overrides them).
+COMMON_DEFAULTS: dict[str, Any] = {"num_frames": 16, "height": 256, "width": 256, "fps": 8.0}
+
+
+class Adapter(ABC):
+    """A video generator. Subclasses set ``name`` and ``defaults`` and implement :meth:`generate`.
+
+    ``defaults`` lists every adapter-specific setting with its default value; settings not listed there are
+    rejected, so that a typo in ``--set`` never passes silently.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: What the adapter needs to run, shown by ``i2vbench list models`` (e.g. "GPU, 12 GB, bf16").
+    requirements: ClassVar[str] = "CPU"
+    #: How many cases the runner should hand over at once unless ``--batch-size`` says otherwise.
+    default_batch_size: ClassVar[int] = 1
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = self.resolve_settings(settings)
+
+    @classmethod
+    def resolve_settings(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``overrides`` into the defaults, refusing unknown keys."""
+        known = {**COMMON_DEFAULTS, **cls.defaults}
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"model {cls.name!r} has no setting {', '.join(map(repr, unknown))}; "
+                f"its settings are: {', '.join(sorted(known))}"
+            )
+        settings = {**known, **overrides}
+        for key in ("num_frames", "height", "width"):
+            if not isinstance(settings[key], int) or settings[key] < 1:
+                raise ConfigError(f"setting {key} must be a positive integer; got {settings[key]!r}")
+        if not isinstance(settings["fps"], (int, float)) or settings["fps"] <= 0:
+            raise ConfigError(f"setting fps must be a positive number; got {settings['fps']!r}")
+        return settings
+
+    def prepare(self, cases: Sequence[Case]) -> dict[str, Any] | None:
+        """Look at the whole (selected) suite before generating; a returned dict is saved as the
+        run's ``adapter_report.json`` and summarised on screen."""
+        return None
+
+    @abstractmethod
+    def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Video | Path]:
+        """Make one video per case, in order. ``seeds[i]`` is case i's seed: results must not depend on
+        which other cases share the batch. A ``Path`` return names an existing video file to use as it is.
+        """
+
+    def close(self) -> None:
+        """Release weights and memory (called once the runner is done)."""

@@ -1,0 +1,279 @@
+"""The ``i2vbench`` command: one sub-command a verb."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from .errors import ConfigError, I2VBenchError
+
+DEFAULT_SUITE = "i2vbench-mini"
+
+EPILOG = """examples:
+  i2vbench run --model static                      generate + evaluate the built-in suite
+  i2vbench run --model camera --set motion=zoom_in --set speed=0.3
+  i2vbench evaluate --videos my_videos/ --suite i2vbench-mini
+  i2vbench leaderboard runs/* -o leaderboard.csv
+  i2vbench list models | metrics | suites
+"""
+
+
+def parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs; values are read as YAML (numbers, booleans, lists, null)."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value; got {pair!r}")
+        try:
+            settings[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            settings[key.strip()] = value
+    return settings
+
+
+def _split(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _add_generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model card name (see 'i2vbench list models') or path to a card YAML")
+    p.add_argument("--suite", default=DEFAULT_SUITE,
+                   help=f"suite name, manifest .jsonl or suite folder (default: {DEFAULT_SUITE})")
+    p.add_argument("--out", help="run folder (default: runs/<model>-<suite>)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model setting, e.g. --set num_frames=16 --set motion=zoom_in (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="run seed; each case's seed derives from it and the case id (default 0)")
+    p.add_argument("--cases", action="append", help="only these case ids (comma-separated, repeatable)")
+    p.add_argument("--categories", action="append", help="only these categories (comma-separated, repeatable)")
+    p.add_argument("--batch-size", type=int, help="cases per generate call (default: the adapter's)")
+    p.add_argument("--videos", help="folder of videos for the 'videos' model (same as --set dir=DIR)")
+    p.add_argument("--force", action="store_true",
+                   help="discard what the run folder holds (videos, rows, scores) and redo everything")
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", action="append",
+                   help="metrics to compute (comma-separated, repeatable; default: all installed)")
+    p.add_argument("--device", default="auto", help="device for metric networks: auto, cpu, cuda, cuda:1 (default auto)")
+    p.add_argument("--eval-batch-size", type=int, default=16, help="videos decoded and scored together (default 16)")
+    p.add_argument("--recompute", action="store_true", help="recompute the chosen metrics even where scores exist")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="i2vbench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Benchmark image-to-video models: generate videos from a suite of images and prompts, "
+                    "score them on the I2V-Bench dimensions, and build leaderboards.")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="generate videos, then evaluate them, then write leaderboard.csv in the run folder",
+                       description="Generate every missing video of the suite with the model, score them with every "
+                                   "metric that can run, and write <run>/leaderboard.csv. Running it again resumes.")
+    _add_generation_args(p)
+    _add_eval_args(p)
+
+    p = sub.add_parser("generate", help="generate videos only",
+                       description="Generate every missing video of the suite; running it again resumes.")
+    _add_generation_args(p)
+
+    p = sub.add_parser("evaluate", help="score the videos of a run folder, or a folder of videos made elsewhere",
+                       description="Score a run folder's videos (i2vbench evaluate RUN), or match a folder of videos "
+                                   "to a suite's cases and score them (i2vbench evaluate --videos DIR --suite S).")
+    p.add_argument("run", nargs="?", help="run folder made by 'run' or 'generate'")
+    p.add_argument("--videos", help="folder of videos made elsewhere, named <case id>.mp4 or <prompt>-<n>.mp4")
+    p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite for --videos (default: {DEFAULT_SUITE})")
+    p.add_argument("--match", default="auto", choices=["auto", "id", "prompt"], help="how --videos files are matched (default auto)")
+    p.add_argument("--out", help="run folder for --videos (default: runs/videos-<folder name>)")
+    _add_eval_args(p)
+
+    p = sub.add_parser("leaderboard", help="one CSV row per run, one column per metric (percent)")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("-o", "--output", default="leaderboard.csv", help="CSV path (default leaderboard.csv)")
+
+    p = sub.add_parser("list", help="list models, metrics or suites")
+    p.add_argument("what", choices=["models", "metrics", "suites"])
+
+    p = sub.add_parser("suite", help="validate or import suites")
+    ssub = p.add_subparsers(dest="suite_command", required=True, metavar="ACTION")
+    v = ssub.add_parser("validate", help="check a manifest and decode every image; lists every problem at once")
+    v.add_argument("suite", help="suite name, manifest .jsonl or suite folder")
+    imp = ssub.add_parser("import", help="build a suite folder from another layout (see docs/suites.md)")
+    isub = imp.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    f = isub.add_parser("folder", help="a folder of images plus a CSV/JSONL of prompts")
+    f.add_argument("images", help="folder of images")
+    f.add_argument("prompts", help="CSV (columns image|filename, prompt[, id, category, object, scene]) or JSONL")
+    f.add_argument("--default-category", default="uncategorized", help="category of rows that give none")
+    vb = isub.add_parser("vbench-i2v", help="VBench-I2V's vbench2_i2v_full_info.json with its crop folders")
+    vb.add_argument("info_json", help="path to vbench2_i2v_full_info.json")
+    vb.add_argument("crops", help="folder holding the crop sub-folders (1-1, 8-5, 7-4, 16-9)")
+    vb.add_argument("--aspect-ratio", default="16-9", help="which crop folder to use (default 16-9)")
+    ib = isub.add_parser("i2v-bench", help="the I2V-Bench release: a folder of videos plus a captions file")
+    ib.add_argument("videos", help="folder of videos")
+    ib.add_argument("captions", help="captions file: CSV or JSON/JSONL mapping video file name to caption")
+    ib.add_argument("--height", type=int, default=256, help="first-frame height (default 256)")
+    ib.add_argument("--width", type=int, default=256, help="first-frame width (default 256)")
+    for q in (f, vb, ib):
+        q.add_argument("--out", required=True, help="suite folder to write (prompts/ + reference_images/)")
+        q.add_argument("--name", help="suite name (default: from the source)")
+        q.add_argument("--overwrite", action="store_true", help="replace an existing manifest of that name")
+    return parser
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _print_summary(stage: str, summary: Any) -> None:
+    line = f"{stage}: {summary.done} done, {summary.skipped} already done"
+    if summary.failed:
+        line += f", {len(summary.failed)} failed"
+    print(line)
+    for note in summary.notes:
+        print(f"  {note}")
+    for cid, reason in list(summary.failed.items())[:20]:
+        print(f"  failed {cid}: {reason}")
+
+
+def _generation(args: argparse.Namespace):
+    from . import runner
+    from .registry import find_card
+    from .suite import load_suite
+
+    suite = load_suite(args.suite, check_images=False).select(ids=_split(args.cases), categories=_split(args.categories))
+    card = find_card(args.model)
+    overrides = parse_settings(args.settings)
+    if args.videos:
+        overrides["dir"] = str(Path(args.videos).resolve())
+    plan = runner.make_plan(card, overrides, suite, args.seed)
+    run_dir = runner.run_dir_for(args.out, card.name, suite)
+    store = runner.open_run(run_dir, plan, force=args.force)
+    print(f"run folder: {run_dir}  ({card.name} on {suite.name}, {len(suite)} cases)")
+    summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress)
+    _print_summary("generate", summary)
+    return store, suite
+
+
+def _evaluation(args: argparse.Namespace, store, suite) -> None:
+    from . import runner
+    from .report.leaderboard import write_leaderboard
+
+    metrics = runner.resolve_metrics(_split(args.metrics), _device(args.device))
+    summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
+                              recompute=args.recompute, progress=not args.no_progress)
+    _print_summary("evaluate", summary)
+    path = write_leaderboard([store.run_dir], store.run_dir / "leaderboard.csv")
+    print(f"leaderboard: {path}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    store, suite = _generation(args)
+    _evaluation(args, store, suite)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    _generation(args)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from . import runner
+    from .store import RunStore
+
+    if bool(args.run) == bool(args.videos):
+        raise ConfigError("give either a run folder (i2vbench evaluate RUN) or --videos DIR, not both or neither")
+    if args.videos:
+        folder = Path(args.videos)
+        ns = argparse.Namespace(model="videos", suite=args.suite, out=args.out or f"runs/videos-{folder.resolve().name}",
+                                settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
+                                batch_size=None, videos=args.videos, force=False, no_progress=args.no_progress)
+        store, suite = _generation(ns)
+    else:
+        store = RunStore.open_existing(args.run)
+        suite = runner.load_run_suite(store)
+    _evaluation(args, store, suite)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> None:
+    from .report.leaderboard import write_leaderboard
+
+    print(f"leaderboard: {write_leaderboard(args.runs, args.output)}")
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    if args.what == "models":
+        from .registry import list_cards
+        from .runner import adapter_class
+
+        for name, card in sorted(list_cards().items()):
+            try:
+                cls = adapter_class(card)
+                desc, needs = card.description or cls.description, cls.requirements
+            except I2VBenchError as exc:
+                desc, needs = f"(cannot load: {exc})", "?"
+            print(f"{name:<16} {needs:<12} {desc}")
+    elif args.what == "metrics":
+        from .metrics import get_metric, metric_names
+
+        for name in metric_names():
+            cls = get_metric(name)
+            reason = cls().unavailable_reason()
+            state = "ready" if reason is None else f"unavailable: {reason}"
+            print(f"{name:<22} {cls.group:<15} {cls.description}  [{state}]")
+    else:
+        from .suite import list_suites
+
+        for name, path in sorted(list_suites().items()):
+            print(f"{name:<20} {path}")
+
+
+def cmd_suite(args: argparse.Namespace) -> None:
+    from . import suite as suites
+
+    if args.suite_command == "validate":
+        suite, warnings = suites.validate_suite(args.suite)
+        for w in warnings:
+            print(f"warning: {w}")
+        print(f"{suite.manifest}: {len(suite)} cases, all images decode")
+        return
+    common = {"overwrite": args.overwrite, **({"name": args.name} if args.name else {})}
+    if args.source == "folder":
+        name = args.name or Path(args.images).resolve().name
+        path = suites.import_folder(args.images, args.prompts, args.out, name,
+                                    default_category=args.default_category, overwrite=args.overwrite)
+    elif args.source == "vbench-i2v":
+        path = suites.import_vbench_i2v(args.info_json, args.crops, args.out, aspect_ratio=args.aspect_ratio, **common)
+    else:
+        path = suites.import_i2vbench(args.videos, args.captions, args.out, height=args.height, width=args.width, **common)
+    print(f"wrote {path}")
+
+
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard,
+            "list": cmd_list, "suite": cmd_suite}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except I2VBenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: everything finished so far is saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

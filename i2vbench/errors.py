@@ -1,0 +1,29 @@
+"""User-facing errors: each says what was wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+
+class I2VBenchError(Exception):
+    """An error caused by user input or environment; the CLI prints it without a traceback."""
+
+
+class SuiteError(I2VBenchError):
+    """A suite manifest, image or importer input is invalid."""
+
+
+class VideoError(I2VBenchError):
+    """A video file cannot be read or written."""
+
+
+class ConfigError(I2VBenchError):
+    """An unknown name, a bad setting, or a run folder made by another configuration."""
+
+
+class WeightsError(I2VBenchError):
+    """Pretrained weights are missing or do not match their checksum."""
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> ConfigError:
+    """Error for an unknown model/metric/suite/category, listing the known ones."""
+    listing = ", ".join(sorted(known)) or "(none)"
+    return ConfigError(f"unknown {kind} {name!r}; known {kind}s: {listing}")

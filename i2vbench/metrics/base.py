@@ -1,0 +1,96 @@
+"""The metric protocol: a metric scores a batch of decoded videos and says how its scores aggregate.
+
+Videos are decoded once per batch (:class:`EvalItem`), and backbone features are computed once per batch
+and shared through :class:`FeatureCache`, so two metrics on the same network never run it twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+
+from ..suite import Case
+from ..video import Video, fit_image
+
+GROUPS = ("visual_quality", "first_frame", "motion", "text_alignment")
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    """One number a metric reports per video.
+
+    ``unit`` is ``fraction`` (raw in [0, 1], shown as percent) or a physical unit such as ``dB``.
+    ``frame_weighted``: the dataset score is the mean over all frames of all videos (VBench's convention for
+    some dimensions) rather than the mean of the per-video scores.
+    """
+
+    name: str
+    unit: str = "fraction"
+    higher_is_better: bool = True
+    frame_weighted: bool = False
+
+
+@dataclass
+class EvalItem:
+    """One decoded video with its case; the reference image is fitted to the video size on first use."""
+
+    case: Case
+    video: Video
+    _image: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            h, w = self.video.size
+            self._image = fit_image(self.case.load_image(), h, w)
+        return self._image
+
+
+@dataclass
+class MetricResult:
+    """Scores of one video: ``values[score name]`` and, for frame-weighted scores, the per-frame values.
+
+    ``error`` marks a video this metric cannot score (e.g. a one-frame video for a temporal metric): it is
+    recorded with its reason and never counted as a number.
+    """
+
+    values: dict[str, float] = field(default_factory=dict)
+    frame_values: dict[str, Sequence[float]] = field(default_factory=dict)
+    error: str | None = None
+
+
+class FeatureCache:
+    """Backbone outputs for one batch, computed on first request and shared by every metric."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, Any] = {}
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self._store:
+            self._store[key] = compute()
+        return self._store[key]
+
+
+class Metric(ABC):
+    """A metric plugin. Subclasses declare the class attributes and implement :meth:`score`."""
+
+    name: ClassVar[str]
+    group: ClassVar[str]
+    scores: ClassVar[tuple[ScoreSpec, ...]]
+    #: Names of the shared backbones the metric reads from the FeatureCache (informational).
+    backbones: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+
+    def unavailable_reason(self) -> str | None:
+        """None if the metric can run here; otherwise why not and how to fix it (e.g. the fetch command)."""
+        return None
+
+    @abstractmethod
+    def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
+        """Score every item; one result per item, in order. Raise to fail the whole batch."""

@@ -1,0 +1,111 @@
+"""Plugin discovery: adapters and metrics registered through entry points, model cards in ``models/``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, unknown_name
+
+ADAPTER_GROUP = "i2vbench.adapters"
+METRIC_GROUP = "i2vbench.metrics"
+
+
+@lru_cache(maxsize=None)
+def plugin_targets(group: str) -> dict[str, str]:
+    """Name -> ``module:attr`` of every plugin installed under an entry-point group."""
+    return {ep.name: ep.value for ep in entry_points(group=group)}
+
+
+def load_object(target: str) -> Any:
+    """Import ``module:attr``."""
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load plugin {target!r}: {exc}") from exc
+
+
+def load_plugin(group: str, name: str, kind: str) -> Any:
+    """The class registered as ``name`` in ``group`` (or given directly as ``module:Class``)."""
+    targets = plugin_targets(group)
+    if name in targets:
+        return load_object(targets[name])
+    if ":" in name:
+        return load_object(name)
+    raise unknown_name(kind, name, list(targets))
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for model cards: the repo's ``models/`` and those in ``I2VBENCH_MODEL_PATH``."""
+    extra = [Path(p) for p in os.environ.get("I2VBENCH_MODEL_PATH", "").split(os.pathsep) if p]
+    return extra + [Path(__file__).resolve().parents[1] / "models"]
+
+
+@dataclass
+class ModelCard:
+    """A model card: which adapter to use, its default settings, and what to cite."""
+
+    name: str
+    adapter: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    paper: str | None = None
+    licence: str | None = None
+    weights: str | None = None
+    path: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "path"}
+        d["path"] = str(self.path) if self.path else None
+        return d
+
+
+_CARD_FIELDS = {"name", "adapter", "settings", "description", "paper", "licence", "weights"}
+
+
+def read_card(path: Path) -> ModelCard:
+    """Parse and check one YAML model card."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"model card {path} cannot be read: {exc}") from exc
+    if not isinstance(data, dict) or "adapter" not in data:
+        raise ConfigError(f"model card {path} must be a mapping with at least an 'adapter' field")
+    unknown = sorted(set(data) - _CARD_FIELDS)
+    if unknown:
+        raise ConfigError(f"model card {path}: unknown field(s) {unknown}; allowed: {sorted(_CARD_FIELDS)}")
+    settings = data.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"model card {path}: 'settings' must be a mapping")
+    return ModelCard(**{**data, "name": data.get("name", path.stem), "settings": settings, "path": path})
+
+
+def list_cards() -> dict[str, ModelCard]:
+    """Every model: cards found in the model folders, plus adapters that have no card of their own."""
+    cards: dict[str, ModelCard] = {}
+    for folder in reversed(model_dirs()):
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            card = read_card(path)
+            cards[card.name] = card
+    for name in plugin_targets(ADAPTER_GROUP):
+        cards.setdefault(name, ModelCard(name=name, adapter=name))
+    return cards
+
+
+def find_card(model: str) -> ModelCard:
+    """Resolve ``--model``: a path to a YAML card, a card name, or an adapter name."""
+    path = Path(model)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return read_card(path)
+    cards = list_cards()
+    if model not in cards:
+        raise unknown_name("model", model, list(cards))
+    return cards[model]

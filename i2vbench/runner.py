@@ -1,0 +1,293 @@
+"""Generate and evaluate: batches cases through an adapter, writes videos and rows, scores with metrics.
+
+Both stages resume: they skip what the store already holds, write each case in one transaction, and
+isolate failures (a bad case is recorded with its reason and the run goes on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from tqdm.auto import tqdm
+
+from . import __version__
+from .adapters.base import Adapter
+from .errors import ConfigError, I2VBenchError
+from .metrics import EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
+from .registry import ADAPTER_GROUP, ModelCard, load_plugin
+from .store import STORE_NAME, RunStore
+from .suite import Case, Suite
+from .video import Video, file_sha256, read_video, write_video
+
+VIDEO_DIR = "videos"
+
+
+def case_seed(run_seed: int, case_id: str) -> int:
+    """A case's seed from the run seed and the case id: stable across runs, batches and machines."""
+    digest = hashlib.sha256(f"{run_seed}:{case_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def environment_info() -> dict[str, Any]:
+    """Package versions and the git revision of this checkout, recorded with every run."""
+    versions = {"i2vbench": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for module in ("torch", "torchvision", "numpy", "av", "transformers", "open_clip", "diffusers"):
+        mod = sys.modules.get(module)
+        if mod is None:
+            try:
+                mod = __import__(module)
+            except Exception:  # an optional package may be absent or broken; record that
+                versions[module] = None
+                continue
+        versions[module] = getattr(mod, "__version__", None)
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        rev = None
+    return {"versions": versions, "git_revision": rev}
+
+
+@dataclass
+class RunPlan:
+    """Everything that defines a run's videos; its fingerprint guards the run folder."""
+
+    card: ModelCard
+    settings: dict[str, Any]
+    suite: Suite
+    seed: int
+
+    def generation_config(self) -> dict[str, Any]:
+        return {
+            "model": self.card.name,
+            "adapter": self.card.adapter,
+            "settings": self.settings,
+            "seed": self.seed,
+            "suite": self.suite.name,
+            "suite_manifest_sha256": file_sha256(self.suite.manifest),
+        }
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.generation_config(), sort_keys=True, default=str).encode()).hexdigest()
+
+    def config(self) -> dict[str, Any]:
+        return {"generation": self.generation_config(), "suite_manifest": str(self.suite.manifest),
+                "card": self.card.as_dict(), **environment_info()}
+
+
+def adapter_class(card: ModelCard) -> type[Adapter]:
+    return load_plugin(ADAPTER_GROUP, card.adapter, "adapter")
+
+
+def make_plan(card: ModelCard, overrides: dict[str, Any], suite: Suite, seed: int) -> RunPlan:
+    """Resolve the card's settings with ``--set`` overrides (unknown keys are refused)."""
+    settings = adapter_class(card).resolve_settings({**card.settings, **overrides})
+    return RunPlan(card=card, settings=settings, suite=suite, seed=seed)
+
+
+def open_run(run_dir: Path, plan: RunPlan, force: bool = False) -> RunStore:
+    """Open (or create) the run folder for ``plan``; a folder made by another plan needs ``force``."""
+    store = RunStore(run_dir)
+    if force:
+        store.reset()
+        shutil.rmtree(run_dir / VIDEO_DIR, ignore_errors=True)
+    store.init_run(plan.config(), plan.fingerprint())
+    return store
+
+
+@dataclass
+class StageSummary:
+    """What one stage did: counts, and the reasons of failures."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i : i + size]
+
+
+def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, progress: bool = True) -> StageSummary:
+    """Make the videos that are missing (or failed before) and record them."""
+    summary = StageSummary()
+    adapter = adapter_class(plan.card)(**plan.settings)
+    try:
+        report = adapter.prepare(list(plan.suite))
+        if report is not None:
+            (store.run_dir / "adapter_report.json").write_text(json.dumps(report, indent=2))
+            summary.notes.append(_describe_report(report, store.run_dir))
+        status = store.case_status()
+        todo = [c for c in plan.suite if status.get(c.id) != "done"]
+        summary.skipped = len(plan.suite) - len(todo)
+        size = batch_size or adapter.default_batch_size
+        bar = tqdm(total=len(todo), desc=f"generate {plan.card.name}", unit="video", disable=not progress)
+        for batch in _batches(todo, size):
+            _generate_batch(store, plan, adapter, batch, summary)
+            bar.update(len(batch))
+        bar.close()
+    finally:
+        adapter.close()
+    return summary
+
+
+def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
+    missing = report.get("cases_without_video") or []
+    stray = report.get("videos_matching_no_case") or []
+    line = f"matched {report.get('matched', 0)} videos"
+    if missing:
+        line += f"; {len(missing)} case(s) have no video ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+    if stray:
+        line += f"; {len(stray)} video(s) match no case ({', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''})"
+    return line + f"; details in {run_dir / 'adapter_report.json'}"
+
+
+def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Sequence[Case], summary: StageSummary) -> None:
+    seeds = [case_seed(plan.seed, c.id) for c in batch]
+    try:
+        outputs = adapter.generate(batch, seeds=seeds)
+        if len(outputs) != len(batch):
+            raise I2VBenchError(f"adapter {plan.card.adapter!r} returned {len(outputs)} videos for {len(batch)} cases")
+    except Exception as exc:  # isolate the failing case: retry one by one, record what still fails
+        if len(batch) > 1:
+            for case in batch:
+                _generate_batch(store, plan, adapter, [case], summary)
+            return
+        case = batch[0]
+        reason = f"{type(exc).__name__}: {exc}"
+        store.record_failure(case.id, case.category, case.prompt, seeds[0], reason)
+        summary.failed[case.id] = reason
+        return
+    for case, seed, out in zip(batch, seeds, outputs):
+        if isinstance(out, Video):
+            path = store.run_dir / VIDEO_DIR / f"{case.id}.mp4"
+            write_video(out, path)
+            fps, (t, h, w) = out.fps, (out.num_frames, *out.size)
+            stored = str(path.relative_to(store.run_dir))
+        else:
+            path = Path(out).resolve()
+            fps = t = h = w = None
+            stored = str(path)
+        store.record_video(case.id, case.category, case.prompt, seed, stored, file_sha256(path), fps, t, h, w)
+        summary.done += 1
+
+
+def resolve_metrics(names: Sequence[str] | None, device: str) -> list[Metric]:
+    """Instantiate the named metrics (all installed ones when ``names`` is empty)."""
+    return [get_metric(n)(device=device) for n in (names or metric_names())]
+
+
+def video_path(store: RunStore, stored: str) -> Path:
+    path = Path(stored)
+    return path if path.is_absolute() else store.run_dir / path
+
+
+def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_size: int = 16,
+             recompute: bool = False, progress: bool = True) -> StageSummary:
+    """Score every recorded video with every runnable metric that has not scored it yet."""
+    summary = StageSummary()
+    runnable = []
+    for metric in metrics:
+        specs = [s.__dict__ for s in metric.scores]
+        if recompute:
+            store.clear_metric(metric.name)
+        reason = metric.unavailable_reason()
+        if reason:
+            store.set_metric_status(metric.name, metric.group, "skipped", specs, reason)
+            summary.notes.append(f"{metric.name}: skipped ({reason})")
+        else:
+            runnable.append(metric)
+    cases = {c.id: c for c in suite}
+    videos = {cid: row for cid, row in store.videos().items() if cid in cases}
+    todo = {m.name: set(videos) - store.scored_cases(m.name) for m in runnable}
+    pending = sorted(set().union(*todo.values())) if todo else []
+    summary.skipped = len(videos) - len(pending)
+    bar = tqdm(total=len(pending), desc="evaluate", unit="video", disable=not progress)
+    for batch_ids, decoded in _prefetch(store, pending, videos, batch_size):
+        items = []
+        for cid, video in zip(batch_ids, decoded):
+            if isinstance(video, Exception):
+                for m in runnable:
+                    if cid in todo[m.name]:
+                        store.record_metric_error(m.name, cid, str(video))
+                summary.failed[cid] = str(video)
+            else:
+                items.append(EvalItem(cases[cid], video))
+        cache = FeatureCache()
+        for metric in runnable:
+            mine = [it for it in items if it.case.id in todo[metric.name]]
+            if mine:
+                _score(store, metric, mine, cache, summary)
+        summary.done += len(items)
+        bar.update(len(batch_ids))
+    bar.close()
+    for metric in runnable:
+        store.set_metric_status(metric.name, metric.group, "ran", [s.__dict__ for s in metric.scores])
+    return summary
+
+
+def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: FeatureCache, summary: StageSummary) -> None:
+    try:
+        results = metric.score(items, cache)
+        if len(results) != len(items):
+            raise I2VBenchError(f"metric {metric.name} returned {len(results)} results for {len(items)} videos")
+    except Exception as exc:  # a failing batch: score one by one so one bad video cannot sink the rest
+        if len(items) > 1:
+            for item in items:
+                _score(store, metric, [item], FeatureCache(), summary)
+            return
+        results = [MetricResult(error=f"{type(exc).__name__}: {exc}")]
+    for item, result in zip(items, results):
+        if result.error:
+            store.record_metric_error(metric.name, item.case.id, result.error)
+            summary.failed.setdefault(item.case.id, f"{metric.name}: {result.error}")
+        else:
+            store.record_scores(metric.name, item.case.id, result.values, result.frame_values)
+
+
+def _decode(store: RunStore, row: dict) -> Video | Exception:
+    try:
+        return read_video(video_path(store, row["path"]))
+    except I2VBenchError as exc:
+        return exc
+
+
+def _prefetch(store: RunStore, ids: list[str], videos: dict[str, dict], batch_size: int) -> Iterator[tuple[list[str], list]]:
+    """Yield (ids, decoded videos) per batch while the next batch decodes in background threads."""
+    batches = [ids[i : i + batch_size] for i in range(0, len(ids), max(1, batch_size))]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.map(_decode, [store] * len(b), [videos[c] for c in b]) for b in batches[:1]]
+        for i, batch in enumerate(batches):
+            if i + 1 < len(batches):
+                nxt = batches[i + 1]
+                futures.append(pool.map(_decode, [store] * len(nxt), [videos[c] for c in nxt]))
+            yield batch, list(futures[i])
+
+
+def run_dir_for(out: str | None, model: str, suite: Suite) -> Path:
+    return Path(out) if out else Path("runs") / f"{Path(model).stem}-{suite.name}"
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / STORE_NAME).is_file()
+
+
+def load_run_suite(store: RunStore) -> Suite:
+    """The suite a run was made on, from the manifest path in its configuration."""
+    from .suite import load_suite
+
+    config = store.config()
+    if not config:
+        raise ConfigError(f"{store.run_dir} has no run configuration; create it with 'i2vbench run' or 'generate'")
+    return load_suite(config["suite_manifest"], check_images=False)

@@ -1,0 +1,231 @@
+"""The run store: one SQLite file per run folder holding configuration, case status, videos and scores.
+
+Plain tables, readable with any SQLite client::
+
+    run(id=1, config TEXT json, fingerprint TEXT, created_at)
+    cases(case_id PK, category, prompt, seed, status 'done'|'failed', error, updated_at)
+    videos(case_id PK, path, sha256, fps, num_frames, height, width, created_at)
+    metrics(metric PK, metric_group, status 'ran'|'skipped', reason, specs TEXT json, updated_at)
+    scores(case_id, metric, score, value, PK(case_id, score))
+    frame_scores(case_id, score, frame, value, PK(case_id, score, frame))
+    metric_errors(case_id, metric, error, PK(case_id, metric))
+
+Every write is one transaction, and primary keys make a row impossible to write twice: a run that is
+killed and started again finds exactly the rows that were committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from .errors import ConfigError
+
+STORE_NAME = "run.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    config TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY,
+    category TEXT,
+    prompt TEXT,
+    seed INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS videos (
+    case_id TEXT PRIMARY KEY REFERENCES cases(case_id),
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    fps REAL,
+    num_frames INTEGER,
+    height INTEGER,
+    width INTEGER,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    metric TEXT PRIMARY KEY,
+    metric_group TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ran', 'skipped')),
+    reason TEXT,
+    specs TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    case_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    score TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (case_id, score)
+);
+CREATE TABLE IF NOT EXISTS frame_scores (
+    case_id TEXT NOT NULL,
+    score TEXT NOT NULL,
+    frame INTEGER NOT NULL,
+    value REAL,
+    PRIMARY KEY (case_id, score, frame)
+);
+CREATE TABLE IF NOT EXISTS metric_errors (
+    case_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    error TEXT NOT NULL,
+    PRIMARY KEY (case_id, metric)
+);
+"""
+
+
+class RunStore:
+    """Access to one run folder's SQLite store."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STORE_NAME
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise ConfigError(
+                f"cannot create the run store in {self.run_dir} ({exc}); choose a writable folder with --out"
+            ) from exc
+        self.conn.execute("PRAGMA journal_mode=WAL")
+
+    @classmethod
+    def open_existing(cls, run_dir: str | Path) -> "RunStore":
+        """Open a run folder that must already hold a store (for evaluation and reports)."""
+        path = Path(run_dir) / STORE_NAME
+        if not path.is_file():
+            raise ConfigError(f"{run_dir} is not a run folder (no {STORE_NAME} in it); make one with 'i2vbench run'")
+        return cls(run_dir)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _tx(self, statements: Iterable[tuple[str, Sequence]]) -> None:
+        """Run statements in one transaction (all or nothing)."""
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                cur.execute(sql, params)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    # run configuration -------------------------------------------------------------------------
+    def config(self) -> dict | None:
+        row = self.conn.execute("SELECT config FROM run WHERE id = 1").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def fingerprint(self) -> str | None:
+        row = self.conn.execute("SELECT fingerprint FROM run WHERE id = 1").fetchone()
+        return row[0] if row else None
+
+    def init_run(self, config: dict, fingerprint: str) -> None:
+        """Record the configuration of a new run; refuse a folder holding a different one."""
+        existing = self.fingerprint()
+        if existing is None:
+            self._tx([("INSERT INTO run VALUES (1, ?, ?, ?)", (json.dumps(config, sort_keys=True), fingerprint, time.time()))])
+        elif existing != fingerprint:
+            old = self.config() or {}
+            diff = sorted(k for k in set(old.get("generation", {})) | set(config.get("generation", {}))
+                          if old.get("generation", {}).get(k) != config.get("generation", {}).get(k))
+            raise ConfigError(
+                f"{self.run_dir} holds a run made with a different configuration"
+                + (f" (differs in: {', '.join(diff)})" if diff else "")
+                + "; use another --out folder, or --force to discard it and start again"
+            )
+
+    def reset(self) -> None:
+        """Delete every row (for --force)."""
+        self._tx([(f"DELETE FROM {t}", ()) for t in ("scores", "frame_scores", "metric_errors", "metrics", "videos", "cases", "run")])
+
+    # cases and videos --------------------------------------------------------------------------
+    def case_status(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT case_id, status FROM cases"))
+
+    def record_video(self, case_id: str, category: str, prompt: str, seed: int, path: str, sha256: str,
+                     fps: float, num_frames: int, height: int, width: int) -> None:
+        now = time.time()
+        self._tx([
+            ("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, 'done', NULL, ?)", (case_id, category, prompt, seed, now)),
+            ("INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             (case_id, path, sha256, fps, num_frames, height, width, now)),
+        ])
+
+    def record_failure(self, case_id: str, category: str, prompt: str, seed: int, error: str) -> None:
+        self._tx([
+            ("DELETE FROM videos WHERE case_id = ?", (case_id,)),
+            ("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, 'failed', ?, ?)", (case_id, category, prompt, seed, error, time.time())),
+        ])
+
+    def videos(self) -> dict[str, dict]:
+        cur = self.conn.execute("SELECT case_id, path, sha256, fps, num_frames, height, width FROM videos ORDER BY case_id")
+        cols = [c[0] for c in cur.description]
+        return {row[0]: dict(zip(cols, row)) for row in cur}
+
+    # metrics and scores ------------------------------------------------------------------------
+    def set_metric_status(self, metric: str, group: str, status: str, specs: list[dict], reason: str | None = None) -> None:
+        """Record that a metric ran or was skipped (with why), and how its scores aggregate (``specs``)."""
+        self._tx([("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+                   (metric, group, status, reason, json.dumps(specs), time.time()))])
+
+    def metric_info(self) -> dict[str, dict]:
+        """metric -> {group, status, reason, specs}."""
+        cur = self.conn.execute("SELECT metric, metric_group, status, reason, specs FROM metrics ORDER BY metric")
+        return {m: {"group": g, "status": s, "reason": r, "specs": json.loads(sp)} for m, g, s, r, sp in cur}
+
+    def scored_cases(self, metric: str) -> set[str]:
+        """Cases for which ``metric`` has a result (scores or a recorded error)."""
+        cur = self.conn.execute(
+            "SELECT case_id FROM scores WHERE metric = ? UNION SELECT case_id FROM metric_errors WHERE metric = ?",
+            (metric, metric),
+        )
+        return {r[0] for r in cur}
+
+    def record_scores(self, metric: str, case_id: str, values: dict[str, float],
+                      frame_values: dict[str, Sequence[float]] | None = None) -> None:
+        """Write one video's scores for one metric (and its per-frame values) in one transaction."""
+        stmts: list[tuple[str, Sequence]] = [("DELETE FROM metric_errors WHERE case_id = ? AND metric = ?", (case_id, metric))]
+        stmts += [("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (case_id, metric, k, float(v))) for k, v in values.items()]
+        for score, frames in (frame_values or {}).items():
+            stmts += [("INSERT OR REPLACE INTO frame_scores VALUES (?, ?, ?, ?)", (case_id, score, i, float(v)))
+                      for i, v in enumerate(frames)]
+        self._tx(stmts)
+
+    def record_metric_error(self, metric: str, case_id: str, error: str) -> None:
+        self._tx([("INSERT OR REPLACE INTO metric_errors VALUES (?, ?, ?)", (case_id, metric, error))])
+
+    def clear_metric(self, metric: str) -> None:
+        """Forget every result of one metric (to recompute it)."""
+        self._tx([
+            ("DELETE FROM frame_scores WHERE score IN (SELECT DISTINCT score FROM scores WHERE metric = ?)", (metric,)),
+            ("DELETE FROM scores WHERE metric = ?", (metric,)),
+            ("DELETE FROM metric_errors WHERE metric = ?", (metric,)),
+            ("DELETE FROM metrics WHERE metric = ?", (metric,)),
+        ])
+
+    # export ------------------------------------------------------------------------------------
+    def table(self, name: str) -> pd.DataFrame:
+        """One table as a DataFrame (``cases``, ``videos``, ``scores``, ``frame_scores``, ...)."""
+        if name not in {"run", "cases", "videos", "metrics", "scores", "frame_scores", "metric_errors"}:
+            raise ConfigError(f"unknown store table {name!r}")
+        return pd.read_sql_query(f"SELECT * FROM {name}", self.conn)

@@ -1,0 +1,232 @@
+"""Videos and images as arrays: reading, writing (mp4, atomically), resizing and cropping.
+
+Frames are always ``uint8`` arrays of shape ``[T, H, W, 3]`` in RGB order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import SuiteError, VideoError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
+
+
+@dataclass
+class Video:
+    """A generated or decoded video: ``frames`` uint8 ``[T, H, W, 3]`` and its frame rate."""
+
+    frames: np.ndarray
+    fps: float
+
+    def __post_init__(self) -> None:
+        f = self.frames
+        if f.dtype != np.uint8 or f.ndim != 4 or f.shape[-1] != 3 or f.shape[0] < 1:
+            raise VideoError(
+                f"a Video needs uint8 frames of shape [T, H, W, 3]; got {f.dtype} {tuple(f.shape)}"
+            )
+        if not self.fps > 0:
+            raise VideoError(f"a Video needs a positive fps; got {self.fps}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 RGB ``[H, W, 3]``; a missing or corrupt file is a SuiteError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise SuiteError(f"image {path} cannot be decoded ({exc}); replace it with a valid PNG/JPEG") from exc
+
+
+def save_image(image: np.ndarray, path: str | Path) -> None:
+    """Write a uint8 RGB image atomically (format from the suffix)."""
+    path = Path(path)
+    with _atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+
+
+def resize_short_side(image: np.ndarray, short: int) -> np.ndarray:
+    """Resize so that the shorter side equals ``short`` (bicubic, aspect kept)."""
+    h, w = image.shape[:2]
+    scale = short / min(h, w)
+    size = (max(short, round(w * scale)), max(short, round(h * scale)))
+    if (size[0], size[1]) == (w, h):
+        return image
+    return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+
+
+def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Crop the centre ``height x width`` window (the image must be at least that large)."""
+    h, w = image.shape[:2]
+    if h < height or w < width:
+        raise ValueError(f"cannot crop {height}x{width} from an image of {h}x{w}")
+    top, left = (h - height) // 2, (w - width) // 2
+    return image[top : top + height, left : left + width]
+
+
+def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (short side) and centre-crop an image to exactly ``height x width``.
+
+    This is the preprocessing ConsistI2V applies to its conditioning image, and the one used to compare
+    an input image with a video's first frame.
+    """
+    h, w = image.shape[:2]
+    scale = max(height / h, width / w)
+    resized = resize_short_side(image, max(round(min(h, w) * scale), min(height, width)))
+    return center_crop(resized, height, width)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class _atomic_path:
+    """Context manager giving a temp path beside ``path``, renamed onto it only on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> str:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
+        except OSError as exc:
+            raise VideoError(f"cannot write into {self.path.parent}: {exc.strerror}") from exc
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.chmod(self.tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def write_video(video: Video, path: str | Path, crf: int = 12) -> None:
+    """Encode ``video`` as H.264/yuv420p mp4 at its fps, atomically (temp file + rename).
+
+    yuv420p needs even sizes; odd heights/widths are padded by repeating the last row/column.
+    A near-lossless ``crf`` keeps metric values close to those of the raw frames, and the same frames
+    always give the same bytes (so a video's sha256 proves a rerun reproduced it).
+    """
+    import av
+    from fractions import Fraction
+
+    path = Path(path)
+    frames = video.frames
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    rate = Fraction(video.fps).limit_denominator(1001)
+    with _atomic_path(path) as tmp:
+        with av.open(tmp, "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = 1 / rate
+            # One thread and no psy/AQ/mb-tree: with those, x264's output was seen to vary from run to run
+            # for the same frames; without them the file is a pure function of the frames.
+            stream.codec_context.thread_count = 1
+            stream.options = {"crf": str(crf), "preset": "medium", "tune": "psnr", "x264-params": "mbtree=0"}
+            for index, frame in enumerate(frames):
+                picture = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
+                picture.pts = index
+                for packet in stream.encode(picture):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+_BT601 = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
+
+
+def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
+    """RGB uint8 ``[H, W, 3]`` (even sizes) to a planar yuv420p array ``[H * 3 / 2, W]`` (BT.601, limited range).
+
+    Converting here rather than in FFmpeg's scaler makes the encoder's input, and so the file's bytes, a pure
+    function of the frames: same seed, same video file.
+    """
+    h, w = frame.shape[:2]
+    ycc = frame.astype(np.float64) @ _BT601.T
+    y = np.clip(np.rint(ycc[..., 0] + 16), 16, 235)
+    chroma = ycc[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3)) + 128
+    cb, cr = np.clip(np.rint(chroma), 16, 240).transpose(2, 0, 1)
+    return np.concatenate([y.ravel(), cb.ravel(), cr.ravel()]).reshape(h * 3 // 2, w).astype(np.uint8)
+
+
+def read_video(path: str | Path, backend: str = "auto") -> Video:
+    """Decode every frame of a video file to uint8 RGB, with its frame rate.
+
+    ``backend`` is ``"pyav"``, ``"decord"`` or ``"auto"`` (decord when installed, else PyAV).
+    An unreadable file is a VideoError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video not found: {path}")
+    if backend == "auto":
+        try:
+            import decord  # noqa: F401
+
+            backend = "decord"
+        except ImportError:
+            backend = "pyav"
+    try:
+        return _read_decord(path) if backend == "decord" else _read_pyav(path)
+    except VideoError:
+        raise
+    except Exception as exc:  # decoders raise many types for a damaged file
+        raise VideoError(f"video {path} cannot be decoded ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_pyav(path: Path) -> Video:
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise VideoError(f"{path} holds no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 8.0
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    if not frames:
+        raise VideoError(f"{path} holds no decodable frame")
+    return Video(np.stack(frames), fps)
+
+
+def _read_decord(path: Path) -> Video:
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    if len(reader) == 0:
+        raise VideoError(f"{path} holds no decodable frame")
+    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    return Video(np.ascontiguousarray(frames, dtype=np.uint8), float(reader.get_avg_fps()) or 8.0)

@@ -1,0 +1,36 @@
+"""Adapters used only by the tests (loaded by cards as ``plugins:ClassName``)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from i2vbench.adapters.baselines import StaticAdapter
+
+
+class SlowStatic(StaticAdapter):
+    """``static``, but each case takes a while: gives a test time to kill the process mid-run."""
+
+    name = "slow_static"
+    default_batch_size = 1
+
+    def generate(self, cases, *, seeds):
+        time.sleep(float(os.environ.get("SLOW_STATIC_SECONDS", "0.4")))
+        return super().generate(cases, seeds=seeds)
+
+
+class NoisyStatic(StaticAdapter):
+    """``static`` plus seeded noise: the video depends on the case's seed, and batch composition must not matter."""
+
+    name = "noisy_static"
+    default_batch_size = 3
+
+    def generate(self, cases, *, seeds):
+        import numpy as np
+
+        videos = super().generate(cases, seeds=seeds)
+        for video, seed in zip(videos, seeds):
+            rng = np.random.default_rng(seed)
+            noise = rng.integers(-20, 21, video.frames.shape)
+            video.frames = np.clip(video.frames.astype(int) + noise, 0, 255).astype(np.uint8)
+        return videos

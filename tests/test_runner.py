@@ -1,0 +1,201 @@
+"""End-to-end runs through the CLI: generation, evaluation, resume, failure isolation, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, make_suite
+
+SMALL = ["--set", "num_frames=6", "--set", "height=64", "--set", "width=64"]
+
+
+def rows(run: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def write_card(path: Path, adapter: str, **settings) -> Path:
+    path.write_text(json.dumps({"name": path.stem, "adapter": adapter, "settings": settings}))
+    return path
+
+
+def test_static_run_on_the_mini_suite(cli, tmp_path):
+    run = tmp_path / "static"
+    code, out, err = cli("--no-progress", "run", "--model", "static", "--out", run, *SMALL)
+    assert code == 0, err
+    n_cases = len(rows(run, "SELECT * FROM cases"))
+    assert n_cases >= 8
+    assert rows(run, "SELECT COUNT(*) FROM cases WHERE status = 'done'")[0][0] == n_cases
+    board = pd.read_csv(run / "leaderboard.csv")
+    assert f"leaderboard: {run / 'leaderboard.csv'}" in out
+    assert board.loc[0, "temporal_flickering"] > 99.9  # a still image does not flicker
+    assert board.loc[0, "frame0_ssim"] > 95
+    assert board.loc[0, "videos"] == n_cases and board.loc[0, "failed"] == 0
+    videos = rows(run, "SELECT path, sha256, fps, num_frames, height, width FROM videos")
+    assert all(fps == 8 and t == 6 and (h, w) == (64, 64) for _, _, fps, t, h, w in videos)
+    config = json.loads(rows(run, "SELECT config FROM run")[0][0])
+    assert config["generation"]["settings"]["num_frames"] == 6
+    assert config["versions"]["torch"] and "git_revision" in config
+
+
+def test_camera_moves_and_flickers_more_than_static(cli, tmp_path):
+    results = {}
+    for model, extra in (("static", []), ("camera", ["--set", "motion=zoom_in", "--set", "speed=0.5"])):
+        run = tmp_path / model
+        code, _, err = cli("--no-progress", "run", "--model", model, "--out", run, "--cases", "astronaut,coffee", *SMALL, *extra)
+        assert code == 0, err
+        results[model] = pd.read_csv(run / "leaderboard.csv").loc[0]
+    assert results["camera"]["temporal_flickering"] < results["static"]["temporal_flickering"] - 1
+
+
+def test_rerun_does_only_missing_work_and_force_redoes(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    args = ["--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL]
+    assert cli(*args)[0] == 0
+    first = rows(run, "SELECT case_id, sha256 FROM videos ORDER BY case_id")
+    code, out, _ = cli(*args)
+    assert code == 0 and "generate: 0 done, 3 already done" in out and "evaluate: 0 done, 3 already done" in out
+    code, out, _ = cli(*args, "--force")
+    assert code == 0 and "generate: 3 done" in out
+    assert rows(run, "SELECT case_id, sha256 FROM videos ORDER BY case_id") == first
+
+
+def test_seeds_reproduce_videos_regardless_of_batching(cli, tmp_path, tiny_suite):
+    card = write_card(tmp_path / "noisy.yaml", "plugins:NoisyStatic")
+    shas = []
+    for name, batch in (("a", "1"), ("b", "3")):
+        assert cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / name,
+                   "--batch-size", batch, *SMALL)[0] == 0
+        shas.append(rows(tmp_path / name, "SELECT case_id, sha256 FROM videos ORDER BY case_id"))
+    assert shas[0] == shas[1]
+    assert len({sha for _, sha in shas[0]}) == 3
+    assert cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "c",
+               "--seed", "1", *SMALL)[0] == 0
+    assert rows(tmp_path / "c", "SELECT case_id, sha256 FROM videos ORDER BY case_id") != shas[0]
+
+
+def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path, tiny_suite):
+    manifest = make_suite(tmp_path / "s6", n=6)
+    card = write_card(tmp_path / "slow.yaml", "plugins:SlowStatic")
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "i2vbench", "--no-progress", "run", "--model", str(card), "--suite", str(manifest),
+           "--out", str(run), *SMALL]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "SLOW_STATIC_SECONDS": "0.5"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (run / "run.sqlite").exists() and rows(run, "SELECT COUNT(*) FROM cases")[0][0] >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = rows(run, "SELECT COUNT(*) FROM cases")[0][0]
+    assert 2 <= done_before < 6, "the kill should land in the middle of generation"
+
+    env["SLOW_STATIC_SECONDS"] = "0"
+    finished = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert f"generate: {6 - done_before} done, {done_before} already done" in finished.stdout
+    assert rows(run, "SELECT COUNT(*), COUNT(DISTINCT case_id) FROM cases") == [(6, 6)]
+    assert rows(run, "SELECT COUNT(*) FROM scores WHERE score = 'temporal_flickering'") == [(6,)]
+    assert sorted(p.name for p in (run / "videos").iterdir()) == [f"case{i}.mp4" for i in range(6)]
+
+    clean = tmp_path / "clean"
+    subprocess.run([*cmd[:-len(SMALL) - 2], "--out", str(clean), *SMALL], env=env, check=True, capture_output=True, timeout=300)
+    assert rows(run, "SELECT case_id, sha256 FROM videos ORDER BY case_id") == rows(clean, "SELECT case_id, sha256 FROM videos ORDER BY case_id")
+
+
+def test_bad_image_fails_its_case_and_the_run_goes_on(cli, tmp_path):
+    manifest = make_suite(tmp_path / "s", n=3)
+    (tmp_path / "s" / "reference_images" / "img1.png").write_bytes(b"corrupted")
+    run = tmp_path / "r"
+    code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", manifest, "--out", run, *SMALL)
+    assert code == 0, err
+    assert "failed case1" in out and "img1.png" in out
+    assert rows(run, "SELECT case_id, status FROM cases ORDER BY case_id") == [("case0", "done"), ("case1", "failed"), ("case2", "done")]
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "failed"] == 1
+
+
+def test_run_folder_of_another_configuration_is_refused(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    code, _, err = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run,
+                       *SMALL[:-2], "--set", "width=32")
+    assert code == 2 and "different configuration" in err and "settings" in err and "--force" in err
+    assert rows(run, "SELECT COUNT(*) FROM videos") == [(3,)]  # nothing was lost
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["run", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'; known models: camera, "),
+    (["run", "--model", "static", "--metrics", "nosuch"], "unknown metric 'nosuch'; known metrics: "),
+    (["run", "--model", "static", "--set", "nosuch=1"], "no setting 'nosuch'"),
+    (["run", "--model", "camera", "--set", "motion=sideways"], "camera motion 'sideways' is unknown"),
+    (["run", "--model", "static", "--categories", "nosuchcategory"], "nosuchcategory"),
+    (["run", "--model", "static", "--set", "oops"], "--set expects key=value"),
+    (["evaluate", "not/a/run"], "is not a run folder"),
+])
+def test_bad_names_get_clear_errors(cli, tmp_path, args, expected):
+    code, _, err = cli("--no-progress", *args, "--out", tmp_path / "x") if args[0] == "run" else cli("--no-progress", *args)
+    assert code == 2
+    assert expected in err
+
+
+def test_unwritable_output_folder(cli, tmp_path, tiny_suite):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", blocker / "run")
+    assert code == 2 and "cannot create the run store" in err and "--out" in err
+    code, _, err = cli("--no-progress", "leaderboard", tmp_path, "-o", blocker / "x.csv")
+    assert code == 2
+
+
+def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
+    made = tmp_path / "made"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (made / "videos" / "case0.mp4").rename(folder / "case0.mp4")
+    prompt = "a textured pattern number 1 drifts slowly to the right"
+    (made / "videos" / "case1.mp4").rename(folder / f"{prompt}-0.mp4")
+    (folder / "unrelated-clip.mp4").write_bytes(b"junk")
+    (folder / "case2.mp4").write_bytes(b"not a video")
+    run = tmp_path / "scored"
+    code, out, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run)
+    assert code == 0, err
+    report = json.loads((run / "adapter_report.json").read_text())
+    assert report["matched"] == 3 and report["videos_matching_no_case"] == ["unrelated-clip.mp4"]
+    assert "match no case (unrelated-clip.mp4)" in out
+    errors = rows(run, "SELECT case_id, metric, error FROM metric_errors ORDER BY metric")
+    assert {e[0] for e in errors} == {"case2"} and "cannot be decoded" in errors[0][2]
+    board = pd.read_csv(run / "leaderboard.csv").loc[0]
+    assert board["temporal_flickering"] > 99.9 and board["score_errors"] == 2
+
+
+def test_leaderboard_of_several_runs(cli, tmp_path, tiny_suite):
+    for model in ("static", "camera"):
+        assert cli("--no-progress", "run", "--model", model, "--suite", tiny_suite, "--out", tmp_path / model, *SMALL)[0] == 0
+    code, out, _ = cli("leaderboard", tmp_path / "static", tmp_path / "camera", "-o", tmp_path / "lb.csv")
+    assert code == 0
+    board = pd.read_csv(tmp_path / "lb.csv")
+    assert list(board["model"]) == ["static", "camera"]
+    assert {"temporal_flickering", "frame0_ssim", "frame0_psnr_db"} <= set(board.columns)
+    assert board.loc[0, "temporal_flickering"] > board.loc[1, "temporal_flickering"]
+
+
+def test_list_commands(cli):
+    code, out, _ = cli("list", "models")
+    assert code == 0 and "static" in out and "camera" in out and "videos" in out
+    code, out, _ = cli("list", "metrics")
+    assert code == 0 and "temporal_flickering" in out and "frame0_fidelity" in out
+    code, out, _ = cli("list", "suites")
+    assert code == 0 and "i2vbench-mini" in out
