@@ -61,7 +61,7 @@ def load_image(path: str | Path) -> np.ndarray:
 def save_image(image: np.ndarray, path: str | Path) -> None:
     """Write a uint8 RGB image atomically (format from the suffix)."""
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
 
 
@@ -109,7 +109,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-class _atomic_path:
+class atomic_path:
     """Context manager giving a temp path beside ``path``, renamed onto it only on success."""
 
     def __init__(self, path: Path) -> None:
@@ -148,7 +148,7 @@ def write_video(video: Video, path: str | Path, crf: int = 12) -> None:
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     rate = Fraction(video.fps).limit_denominator(1001)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         with av.open(tmp, "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height = frames.shape[2], frames.shape[1]

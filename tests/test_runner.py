@@ -115,15 +115,18 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path, tiny_suite)
     assert rows(run, "SELECT case_id, sha256 FROM videos ORDER BY case_id") == rows(clean, "SELECT case_id, sha256 FROM videos ORDER BY case_id")
 
 
-def test_bad_image_fails_its_case_and_the_run_goes_on(cli, tmp_path):
-    manifest = make_suite(tmp_path / "s", n=3)
+def test_bad_images_fail_their_cases_and_the_run_goes_on(cli, tmp_path):
+    manifest = make_suite(tmp_path / "s", n=4)
     (tmp_path / "s" / "reference_images" / "img1.png").write_bytes(b"corrupted")
+    (tmp_path / "s" / "reference_images" / "img3.png").unlink()
     run = tmp_path / "r"
     code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", manifest, "--out", run, *SMALL)
     assert code == 0, err
-    assert "failed case1" in out and "img1.png" in out
-    assert rows(run, "SELECT case_id, status FROM cases ORDER BY case_id") == [("case0", "done"), ("case1", "failed"), ("case2", "done")]
-    assert pd.read_csv(run / "leaderboard.csv").loc[0, "failed"] == 1
+    assert "failed case1" in out and "img1.png" in out and "cannot be decoded" in out
+    assert "failed case3" in out and "img3.png" in out and "not found" in out
+    assert rows(run, "SELECT case_id, status FROM cases ORDER BY case_id") == [
+        ("case0", "done"), ("case1", "failed"), ("case2", "done"), ("case3", "failed")]
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "failed"] == 2
 
 
 def test_run_folder_of_another_configuration_is_refused(cli, tmp_path, tiny_suite):
