@@ -19,6 +19,7 @@ EPILOG = """examples:
   i2vbench evaluate --videos my_videos/ --suite i2vbench-mini
   i2vbench leaderboard runs/* -o leaderboard.csv
   i2vbench list models | metrics | suites
+  i2vbench weights fetch consisti2v
 """
 
 
@@ -101,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list models, metrics or suites")
     p.add_argument("what", choices=["models", "metrics", "suites"])
 
+    p = sub.add_parser("weights", help="download pretrained weights into the cache, or check which are there",
+                       description="Weights go to the Hugging Face cache (HF_HOME) or $I2VBENCH_CACHE. Nothing else "
+                                   "in i2vbench downloads: runs only look in the cache.")
+    wsub = p.add_subparsers(dest="weights_command", required=True, metavar="ACTION")
+    w = wsub.add_parser("fetch", help="download weights (all when no name is given)")
+    w.add_argument("names", nargs="*", help="weight names (see 'i2vbench weights check')")
+    wsub.add_parser("check", help="list every known weight, its source and licence, and whether it is cached")
+
     p = sub.add_parser("suite", help="validate or import suites")
     ssub = p.add_subparsers(dest="suite_command", required=True, metavar="ACTION")
     v = ssub.add_parser("validate", help="check a manifest and decode every image; lists every problem at once")
@@ -115,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     vb.add_argument("info_json", help="path to vbench2_i2v_full_info.json")
     vb.add_argument("crops", help="folder holding the crop sub-folders (1-1, 8-5, 7-4, 16-9)")
     vb.add_argument("--aspect-ratio", default="16-9", help="which crop folder to use (default 16-9)")
+    vb.add_argument("--dimensions", action="append",
+                    help="only entries evaluated on these VBench-I2V dimensions (comma-separated, repeatable)")
     ib = isub.add_parser("i2v-bench", help="the I2V-Bench release: a folder of videos plus a captions file")
     ib.add_argument("videos", help="folder of videos")
     ib.add_argument("captions", help="captions file: CSV or JSON/JSONL mapping video file name to caption")
@@ -252,14 +263,30 @@ def cmd_suite(args: argparse.Namespace) -> None:
         path = suites.import_folder(args.images, args.prompts, args.out, name,
                                     default_category=args.default_category, overwrite=args.overwrite)
     elif args.source == "vbench-i2v":
-        path = suites.import_vbench_i2v(args.info_json, args.crops, args.out, aspect_ratio=args.aspect_ratio, **common)
+        path = suites.import_vbench_i2v(args.info_json, args.crops, args.out, aspect_ratio=args.aspect_ratio,
+                                        dimensions=_split(args.dimensions), **common)
     else:
         path = suites.import_i2vbench(args.videos, args.captions, args.out, height=args.height, width=args.width, **common)
     print(f"wrote {path}")
 
 
+def cmd_weights(args: argparse.Namespace) -> None:
+    from . import weights
+
+    if args.weights_command == "check":
+        for name, spec in sorted(weights.WEIGHTS.items()):
+            state = "cached" if weights.is_available(name) else f"missing ({weights.fetch_command(name)})"
+            print(f"{name:<16} {spec.source:<40} {spec.licence:<10} used by {', '.join(spec.used_by)}: {state}")
+        return
+    for name in args.names or sorted(weights.WEIGHTS):
+        weights.get_spec(name)
+    for name in args.names or sorted(weights.WEIGHTS):
+        print(f"{name}: {weights.fetch(name)}")
+
+
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard,
-            "list": cmd_list, "suite": cmd_suite}
+            "list": cmd_list, "suite": cmd_suite,
+            "weights": cmd_weights}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+
+# Tests never reach the network: the Hugging Face libraries are told so before they are imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 from pathlib import Path
 
 import numpy as np

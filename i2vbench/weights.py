@@ -1,0 +1,137 @@
+"""Where pretrained weights come from: one row per weight, one cache, and errors that say how to fetch.
+
+Hugging Face repositories go to the normal HF cache (``HF_HOME`` / ``HF_HUB_CACHE``); plain URLs go to
+``$I2VBENCH_CACHE`` (default ``~/.cache/i2vbench``) and are checked against their SHA-256. Nothing is
+downloaded except by :func:`fetch` (``i2vbench weights fetch``); everything else only looks in the cache,
+so an offline machine gets an error naming what is missing and the command that fetches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WeightsError, unknown_name
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One pretrained weight: a Hugging Face repo (with the files needed) or a URL with its checksum."""
+
+    name: str
+    licence: str
+    used_by: tuple[str, ...]
+    repo_id: str | None = None
+    #: glob patterns of the repo files needed (None: the whole repo)
+    patterns: tuple[str, ...] | None = None
+    revision: str | None = None
+    url: str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+    note: str = ""
+
+    @property
+    def source(self) -> str:
+        return f"hf://{self.repo_id}" if self.repo_id else str(self.url)
+
+
+WEIGHTS: dict[str, WeightSpec] = {
+    spec.name: spec
+    for spec in (
+        WeightSpec(
+            name="consisti2v",
+            repo_id="TIGER-Lab/ConsistI2V",
+            patterns=("model_index.json", "unet/*", "vae/*", "text_encoder/*", "tokenizer/*", "scheduler/*"),
+            licence="MIT",
+            used_by=("consisti2v",),
+            note="UNet, VAE, text encoder, tokenizer and scheduler config (diffusers layout)",
+        ),
+    )
+}
+
+
+def cache_dir() -> Path:
+    """The folder for URL downloads (``$I2VBENCH_CACHE``, default ``~/.cache/i2vbench``)."""
+    return Path(os.environ.get("I2VBENCH_CACHE", Path.home() / ".cache" / "i2vbench")).expanduser()
+
+
+def get_spec(name: str) -> WeightSpec:
+    if name not in WEIGHTS:
+        raise unknown_name("weight", name, list(WEIGHTS))
+    return WEIGHTS[name]
+
+
+def fetch_command(name: str) -> str:
+    return f"i2vbench weights fetch {name}"
+
+
+def _missing(spec: WeightSpec, detail: str) -> WeightsError:
+    return WeightsError(
+        f"weights {spec.name!r} ({spec.source}) are not in the cache: {detail}. "
+        f"Fetch them with '{fetch_command(spec.name)}' on a machine with internet access "
+        f"(or pass a local copy where the command offers --weights DIR)"
+    )
+
+
+def _choose_repo_files(files: list[str], patterns: tuple[str, ...] | None) -> list[str]:
+    """Repo files to download: those matching ``patterns``, preferring safetensors over pickled weights
+    of the same component so that nothing that can run code is fetched when a safe copy exists."""
+    from fnmatch import fnmatch
+
+    chosen = [f for f in files if patterns is None or any(fnmatch(f, p) for p in patterns)]
+    safe_dirs = {os.path.dirname(f) for f in chosen if f.endswith(".safetensors")}
+    pickled = (".bin", ".pt", ".pth", ".ckpt")
+    return [f for f in chosen if not (f.endswith(pickled) and os.path.dirname(f) in safe_dirs)]
+
+
+def locate(name: str) -> Path:
+    """Local path of a weight (a snapshot folder for HF repos, a file for URLs); never downloads."""
+    spec = get_spec(name)
+    if spec.repo_id:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            path = Path(snapshot_download(spec.repo_id, revision=spec.revision, local_files_only=True))
+        except (LocalEntryNotFoundError, FileNotFoundError, OSError) as exc:
+            raise _missing(spec, f"no snapshot of {spec.repo_id} in the Hugging Face cache") from exc
+        return path
+    path = cache_dir() / spec.name / str(spec.filename)
+    if not path.is_file():
+        raise _missing(spec, f"{path} does not exist")
+    return path
+
+
+def is_available(name: str) -> bool:
+    try:
+        locate(name)
+    except WeightsError:
+        return False
+    return True
+
+
+def fetch(name: str) -> Path:
+    """Download a weight into the cache (verifying URL downloads against their SHA-256)."""
+    spec = get_spec(name)
+    if spec.repo_id:
+        from huggingface_hub import HfApi, snapshot_download
+
+        files = HfApi().list_repo_files(spec.repo_id, revision=spec.revision)
+        wanted = _choose_repo_files(files, spec.patterns)
+        return Path(snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=wanted))
+    target = cache_dir() / spec.name / str(spec.filename)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".part")
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(str(spec.url)) as response, open(partial, "wb") as out:
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+    if spec.sha256 and digest.hexdigest() != spec.sha256:
+        partial.unlink()
+        raise WeightsError(f"{spec.url} has sha256 {digest.hexdigest()}, expected {spec.sha256}; not saved")
+    partial.replace(target)
+    return target

@@ -1,0 +1,63 @@
+"""Weights: found in the cache without any network access, or an error that says how to fetch them."""
+
+from __future__ import annotations
+
+import pytest
+
+from i2vbench import weights
+from i2vbench.errors import WeightsError
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / "i2vbench"))
+    return tmp_path / "hub"
+
+
+def test_missing_weights_name_what_and_the_fetch_command(hf_cache):
+    with pytest.raises(WeightsError) as err:
+        weights.locate("consisti2v")
+    message = str(err.value)
+    assert "TIGER-Lab/ConsistI2V" in message and "i2vbench weights fetch consisti2v" in message
+    assert not weights.is_available("consisti2v")
+
+
+def test_cached_snapshot_is_found_offline(hf_cache):
+    snapshot = hf_cache / "models--TIGER-Lab--ConsistI2V" / "snapshots" / "0123abcd"
+    (snapshot / "unet").mkdir(parents=True)
+    (snapshot / "unet" / "config.json").write_text("{}")
+    (hf_cache / "models--TIGER-Lab--ConsistI2V" / "refs").mkdir()
+    (hf_cache / "models--TIGER-Lab--ConsistI2V" / "refs" / "main").write_text("0123abcd")
+    assert weights.locate("consisti2v") == snapshot
+
+
+def test_url_weights_live_in_the_i2vbench_cache(hf_cache, monkeypatch, tmp_path):
+    spec = weights.WeightSpec(name="toy", licence="MIT", used_by=("x",), url="https://example.invalid/toy.pth",
+                              filename="toy.pth", sha256="0" * 64)
+    monkeypatch.setitem(weights.WEIGHTS, "toy", spec)
+    with pytest.raises(WeightsError, match="i2vbench weights fetch toy"):
+        weights.locate("toy")
+    (tmp_path / "i2vbench" / "toy").mkdir(parents=True)
+    (tmp_path / "i2vbench" / "toy" / "toy.pth").write_bytes(b"x")
+    assert weights.locate("toy").name == "toy.pth"
+
+
+def test_safetensors_are_preferred_over_pickles():
+    files = ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+             "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.bin", "README.md"]
+    chosen = weights._choose_repo_files(files, ("model_index.json", "unet/*", "vae/*"))
+    assert chosen == ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                      "vae/diffusion_pytorch_model.bin"]
+
+
+def test_unknown_weight_lists_known_ones():
+    with pytest.raises(Exception, match="known weights: consisti2v"):
+        weights.get_spec("nope")
+
+
+def test_weights_check_command(cli, hf_cache):
+    code, out, _ = cli("weights", "check")
+    assert code == 0 and "consisti2v" in out and "missing (i2vbench weights fetch consisti2v)" in out
