@@ -1,0 +1,158 @@
+"""ConsistI2V generation speed and memory: the fast path against the plain fp32 eager path, in one run.
+
+Builds the full-size network (random weights: speed does not depend on their values) with a full-size VAE
+and text encoder, and times whole videos (prompt encoding, VAE encoding, FrameInit, 50 DDIM steps with
+text CFG, VAE decoding) at several batch sizes. Prints seconds per video, videos per second, peak GPU memory
+and model FLOP utilisation (UNet FLOPs counted with torch's FlopCounterMode over the peak dense rate).
+
+    python benchmarks/consisti2v_speed.py                      # GPU: bf16 batch 1/4/8 vs fp32 batch 1
+    python benchmarks/consisti2v_speed.py --compile            # also torch.compile the UNet
+    python benchmarks/consisti2v_speed.py --tiny --device cpu  # the tiny config, for a CPU smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig  # noqa: E402
+from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config  # noqa: E402
+
+#: dense peak rates (TFLOP/s) used for model FLOP utilisation
+PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp16": 989.0, "fp32": 67.0, "tf32": 494.0},
+               "H200": {"bf16": 989.0, "fp16": 989.0, "fp32": 67.0, "tf32": 494.0}}
+TINY = dict(block_out_channels=(32, 32, 32, 32), attention_head_dim=(2, 4, 8, 16), cross_attention_dim=32,
+            norm_num_groups=16)
+
+
+def build_pipeline(dtype: torch.dtype, device: str, tiny: bool) -> ConsistI2VPipeline:
+    """The full network (or the tiny one) with random weights, VAE and text encoder of SD2.1-base size."""
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    config = UNetConfig(**TINY) if tiny else UNetConfig.consisti2v()
+    with torch.device(device):
+        unet = ConsistI2VUNet(config).to(dtype).eval()
+        if tiny:
+            vae = AutoencoderKL(block_out_channels=(16,) * 4, down_block_types=("DownEncoderBlock2D",) * 4,
+                                up_block_types=("UpDecoderBlock2D",) * 4, norm_num_groups=8)
+            text = CLIPTextModel(CLIPTextConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                num_attention_heads=4, vocab_size=49408))
+        else:  # SD2.1-base VAE and the OpenCLIP ViT-H/14 text tower (23 layers) exported as CLIPTextModel
+            vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                                up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, sample_size=768)
+            text = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
+                                                num_attention_heads=16, projection_dim=1024, hidden_act="gelu"))
+    vae, text = vae.to(dtype).eval(), text.to(dtype).eval()
+    return ConsistI2VPipeline(unet, vae, text, _tokenizer(CLIPTokenizer))
+
+
+def _tokenizer(cls):
+    """A byte-level vocabulary is enough to time tokenisation; no download needed."""
+    import string
+
+    tokens = ["!", "<|startoftext|>", "<|endoftext|>"] + list(string.ascii_lowercase) + [c + "</w>" for c in string.ascii_lowercase]
+    return cls(vocab={t: i for i, t in enumerate(tokens)}, merges=[], pad_token="!", model_max_length=77)
+
+
+def unet_flops(pipe: ConsistI2VPipeline, size: int, branches: int = 2) -> float:
+    """FLOPs of one UNet call for one video with ``branches`` guidance branches."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    unet, h = pipe.unet, size // 8
+    cfg = unet.config
+    sample = torch.randn(branches, cfg.in_channels, cfg.n_frames - 1, h, h, device=unet.device, dtype=unet.dtype)
+    first = torch.randn(branches, cfg.in_channels, 1, h, h, device=unet.device, dtype=unet.dtype)
+    text = torch.randn(branches, 77, cfg.cross_attention_dim, device=unet.device, dtype=unet.dtype)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        unet(sample, 981, text, first, 3)
+    return float(counter.get_total_flops())
+
+
+def time_videos(pipe: ConsistI2VPipeline, batch: int, request: VideoRequest, repeats: int) -> tuple[float, float]:
+    """(seconds per batch, peak GiB) for ``batch`` videos, after one warm-up batch."""
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (request.height, request.width, 3), dtype=np.uint8) for _ in range(batch)]
+    prompts = ["a dog runs across a meadow"] * batch
+    cuda = pipe.device.type == "cuda"
+    pipe.generate(images, prompts, list(range(batch)), request)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for r in range(repeats):
+        pipe.generate(images, prompts, [r * batch + i for i in range(batch)], request)
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / repeats
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+    return seconds, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16"])
+    parser.add_argument("--batches", default="1,4,8", help="batch sizes of the fast path")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--reference-batch", type=int, default=1, help="batch of the fp32 eager path (0: skip it)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet on the fast path")
+    parser.add_argument("--tiny", action="store_true", help="tiny UNet/VAE/text encoder (CPU smoke run)")
+    args = parser.parse_args()
+
+    request = VideoRequest(height=args.size, width=args.size, sampling=sampling_config(num_inference_steps=args.steps))
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    gpu_kind = next((k for k in PEAK_TFLOPS if k in device_name), None)
+    print(f"device: {device_name}; torch {torch.__version__}; {args.size}x{args.size}, 16 frames, "
+          f"{args.steps} DDIM steps, text CFG 7.5 (2 branches), FrameInit on; {'tiny' if args.tiny else 'full-size'} network")
+
+    rows = []
+    if args.reference_batch:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        ref = build_pipeline(torch.float32, args.device, args.tiny)
+        flops = unet_flops(ref, args.size) * args.steps
+        sec, peak = time_videos(ref, args.reference_batch, request, 1)
+        rows.append(("fp32 eager (reference)", args.reference_batch, sec, peak, flops, "fp32"))
+        del ref
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    dtype = getattr(torch, args.dtype)
+    fast = build_pipeline(dtype, args.device, args.tiny)
+    flops = unet_flops(fast, args.size) * args.steps
+    label = f"{args.dtype}" + (" + compile" if args.compile else "")
+    if args.compile:
+        fast.unet = torch.compile(fast.unet)
+    for batch in [int(b) for b in args.batches.split(",")]:
+        sec, peak = time_videos(fast, batch, request, args.repeats)
+        rows.append((label, batch, sec, peak, flops, "bf16"))
+
+    print(f"UNet FLOPs per video ({args.steps} steps x 2 branches): {flops / 1e12:.1f} TFLOP")
+    print(f"{'path':<24}{'batch':>6}{'s/video':>10}{'videos/s':>10}{'peak GiB':>10}{'UNet MFU':>10}")
+    base = rows[0][2] / rows[0][1] if rows else None
+    for label, batch, sec, peak, fl, kind in rows:
+        per_video = sec / batch
+        peak_rate = PEAK_TFLOPS.get(gpu_kind, {}).get(kind) if gpu_kind else None
+        mfu = f"{fl / per_video / (peak_rate * 1e12):.1%}" if peak_rate else "n/a"
+        print(f"{label:<24}{batch:>6}{per_video:>10.3f}{1 / per_video:>10.2f}{peak:>10.2f}{mfu:>10}")
+    if base:
+        best = min(r[2] / r[1] for r in rows[1:]) if len(rows) > 1 else base
+        print(f"speed-up of the best fast path over fp32 eager: {base / best:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

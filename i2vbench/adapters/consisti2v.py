@@ -1,0 +1,134 @@
+"""The ConsistI2V adapter: the released checkpoint through i2vbench's own implementation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from ..suite import Case
+from ..video import Video
+from .base import Adapter
+
+DTYPES = ("float16", "bfloat16", "float32")
+FRAMES_PER_CHUNK = 16
+
+
+def chunks_for(num_frames: int) -> int:
+    """Autoregressive chunks needed for ``num_frames`` (each chunk adds 15 frames to the first 16)."""
+    if num_frames < FRAMES_PER_CHUNK or (num_frames - 1) % (FRAMES_PER_CHUNK - 1):
+        raise ConfigError(
+            f"ConsistI2V makes 16 frames per chunk and chains chunks on their last frame: num_frames must be "
+            f"16, 31, 46, ... (16k - k + 1); got {num_frames}"
+        )
+    return (num_frames - 1) // (FRAMES_PER_CHUNK - 1)
+
+
+class ConsistI2VAdapter(Adapter):
+    """ConsistI2V (Ren et al., TMLR 2024) with the released weights (``TIGER-Lab/ConsistI2V``).
+
+    Settings mirror the official inference config; ``weights`` points at a local copy of the diffusers
+    folder (default: the Hugging Face cache, filled by ``i2vbench weights fetch consisti2v``).
+    """
+
+    name = "consisti2v"
+    description = "ConsistI2V (TMLR 2024): first-frame attention, FrameInit; 256x256, 16 frames"
+    requirements = "GPU, ~8 GB"
+    default_batch_size = 4
+    defaults: dict[str, Any] = {
+        "steps": 50,
+        "guidance_scale_txt": 7.5,
+        "guidance_scale_img": 1.0,
+        "frame_stride": 3,
+        "negative_prompt": "",
+        "noise_method": "pyoco_mixed",
+        "noise_alpha": 1.0,
+        "frameinit": True,
+        "frameinit_noise_level": 850,
+        "frameinit_filter_type": "gaussian",
+        "frameinit_d_s": 0.25,
+        "frameinit_d_t": 0.25,
+        "frameinit_butterworth_order": 4,
+        "camera_motion": None,
+        "dtype": "float16",
+        "device": "auto",
+        "weights": None,
+        "decode_chunk": 16,
+        "compile": False,
+    }
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        s = self.settings
+        if s["dtype"] not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}; got {s['dtype']!r}")
+        self.request = self._request()
+        self.weights_dir = self._weights_dir()
+        self.pipeline = None
+
+    def _request(self):
+        from ..consisti2v.pipeline import VideoRequest, check_request, sampling_config
+
+        s = self.settings
+        try:
+            sampling = sampling_config(
+                num_inference_steps=s["steps"], guidance_scale_txt=s["guidance_scale_txt"],
+                guidance_scale_img=s["guidance_scale_img"], frame_stride=s["frame_stride"],
+                noise_method=s["noise_method"], noise_alpha=s["noise_alpha"], frameinit=s["frameinit"],
+                **{k: v for k, v in s.items() if k.startswith("frameinit_")},
+            )
+            request = VideoRequest(height=s["height"], width=s["width"], sampling=sampling,
+                                   negative_prompt=s["negative_prompt"] or "", camera_motion=s["camera_motion"],
+                                   autoregress_chunks=chunks_for(s["num_frames"]), decode_chunk=s["decode_chunk"])
+            check_request(request, FRAMES_PER_CHUNK)
+            from ..consisti2v.frameinit import FILTER_TYPES
+            from ..consisti2v.noise import NOISE_METHODS
+
+            if sampling.noise_method not in NOISE_METHODS:
+                raise ValueError(f"unknown noise_method {sampling.noise_method!r}; choose one of {', '.join(NOISE_METHODS)}")
+            if sampling.frameinit and sampling.frameinit.filter_type not in FILTER_TYPES:
+                raise ValueError(f"unknown frameinit_filter_type {sampling.frameinit.filter_type!r}; "
+                                 f"choose one of {', '.join(FILTER_TYPES)}")
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"consisti2v: {exc}") from exc
+        return request
+
+    def _weights_dir(self) -> Path:
+        from .. import weights
+
+        if self.settings["weights"]:
+            folder = Path(self.settings["weights"]).expanduser()
+            if not (folder / "unet").is_dir():
+                raise ConfigError(f"--set weights={folder}: expected the diffusers folder with unet/ vae/ "
+                                  "text_encoder/ tokenizer/ in it")
+            return folder
+        return weights.locate("consisti2v")
+
+    def _device(self) -> str:
+        import torch
+
+        device = self.settings["device"]
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return device
+
+    def load(self):
+        """Load the pipeline once (weights to the device, optional torch.compile of the UNet)."""
+        if self.pipeline is None:
+            import torch
+
+            from ..consisti2v.pipeline import ConsistI2VPipeline
+
+            dtype = getattr(torch, self.settings["dtype"])
+            self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=self._device())
+            if self.settings["compile"]:
+                self.pipeline.unet = torch.compile(self.pipeline.unet)
+        return self.pipeline
+
+    def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Video]:
+        pipeline = self.load()
+        videos = pipeline.generate([c.load_image() for c in cases], [c.prompt for c in cases], seeds, self.request)
+        return [Video(v, self.settings["fps"]) for v in videos]
+
+    def close(self) -> None:
+        self.pipeline = None

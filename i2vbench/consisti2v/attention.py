@@ -1,0 +1,192 @@
+"""The four attention layers of ConsistI2V, all on ``(b*F, H*W, C)`` tokens of 16-frame videos.
+
+Spatial: first-frame self-attention (keys/values = own tokens + frame-0 tokens) and text
+cross-attention. Temporal: self-attention over the frames at each position, with the 3x3
+neighbourhood of frame 0 appended to keys/values, and text cross-attention; both use rotary positions
+in the reference's exact (quirky) form. Module and parameter names follow the released checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_WINDOW_KEEP = [0, 1, 2, 3, 5, 6, 7, 8]  # 3x3 neighbourhood, row-major, centre dropped
+WINDOW_SIZE = len(_WINDOW_KEEP)
+_ROTARY_THETA = 10000.0
+_RELATIVE_BIAS_BUCKETS = 32
+
+
+@dataclass(frozen=True)
+class VideoGeometry:
+    """How ``(b*F, H*W, C)`` tokens fold back into videos (rows are video-major: ``b*F + f``)."""
+
+    n_frames: int
+    height: int
+    width: int
+
+
+class Attention(nn.Module):
+    """Multi-head attention with the diffusers parameter layout (``to_q/to_k/to_v/to_out.0``)."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"{dim} channels cannot be split into {heads} heads")
+        self.heads = heads
+        self.to_q = nn.Linear(dim, dim, bias=False)
+        self.to_k = nn.Linear(context_dim or dim, dim, bias=False)
+        self.to_v = nn.Linear(context_dim or dim, dim, bias=False)
+        self.to_out = nn.ModuleList([nn.Linear(dim, dim)])
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """SDPA over ``(n, L, C)`` projections split into heads; returns ``to_out`` of the result."""
+        n, lq, c = q.shape
+        d = c // self.heads
+        q, k, v = (t.view(n, t.shape[1], self.heads, d).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.to_out[0](out.transpose(1, 2).reshape(n, lq, c))
+
+
+class FirstFrameSelfAttention(Attention):
+    """Spatial self-attention whose keys/values are ``[own tokens ; frame-0 tokens of the video]``."""
+
+    def forward(self, x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
+        k, v = (self._with_first(t, geometry) for t in (self.to_k(x), self.to_v(x)))
+        return self.attend(self.to_q(x), k, v)
+
+    @staticmethod
+    def _with_first(t: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
+        """``[t ; t of frame 0 of the same video]`` along tokens (projecting frame 0 once, not F times)."""
+        bf, hw, c = t.shape
+        n = geometry.n_frames
+        first = t.view(bf // n, n, hw, c)[:, :1].expand(-1, n, -1, -1).reshape(bf, hw, c)
+        return torch.cat([t, first], dim=1)
+
+
+class TextCrossAttention(Attention):
+    """Spatial cross-attention to the text of each video.
+
+    ``context`` is one row per VIDEO ``(b, L, D)``; the frames of a video share it, so queries of all
+    frames are attended in one sequence instead of projecting the same keys ``F`` times.
+    """
+
+    def forward(self, x: torch.Tensor, geometry: VideoGeometry, context: torch.Tensor) -> torch.Tensor:
+        bf, hw, c = x.shape
+        b = bf // geometry.n_frames
+        out = self.attend(self.to_q(x).view(b, -1, c), self.to_k(context), self.to_v(context))
+        return out.view(bf, hw, c)
+
+
+class RotaryEmbedding(nn.Module):
+    """lucidrains-style rotary embedding over the first ``dim`` channels, interleaved pairs.
+
+    ``freqs`` (``dim // 2`` values) is saved in the released checkpoint, so it is a buffer here. It
+    stays float32 when the model is cast to fp16/bf16: rounded frequencies would shift the angles of
+    late frames by a few percent.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        exponents = torch.arange(0, dim, 2)[: dim // 2].float() / dim
+        self.register_buffer("freqs", 1.0 / _ROTARY_THETA**exponents)
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> "RotaryEmbedding":
+        full = self.freqs
+        super()._apply(fn, recurse)
+        lowered = self.freqs.dtype in (torch.float16, torch.bfloat16) and full.dtype == torch.float32
+        if lowered and not full.is_meta:
+            self.freqs = full.to(self.freqs.device)
+        return self
+
+    def rotate(self, t: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Rotate ``t`` (..., C) by ``positions``, broadcast against ``t.shape[:-1]``.
+
+        Channels past ``2 * len(freqs)`` pass through unrotated.
+        """
+        angles = positions.float()[..., None] * self.freqs.float()
+        angles = angles.repeat_interleave(2, dim=-1)
+        cos, sin = angles.cos().to(t.dtype), angles.sin().to(t.dtype)
+        rot = angles.shape[-1]
+        head, tail = t[..., :rot], t[..., rot:]
+        pairs = head.unflatten(-1, (-1, 2))
+        rotated_half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+        return torch.cat([head * cos + rotated_half * sin, tail], dim=-1)
+
+
+class RelativePositionBias(nn.Module):
+    """Saved in the released checkpoint but never used by its forward; kept only so weights load."""
+
+    def __init__(self, heads: int) -> None:
+        super().__init__()
+        self.relative_attention_bias = nn.Embedding(_RELATIVE_BIAS_BUCKETS, heads)
+
+
+class TemporalAttention(Attention):
+    """Shared parts of the temporal attentions: rotary positions on the first C/2 channels.
+
+    Rotation happens on the full ``C`` channels before the head split, so heads ``0..h/2-1`` are
+    rotated and the others are not, exactly as in the reference.
+    """
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None) -> None:
+        super().__init__(dim, heads, context_dim)
+        self.rotary_emb = RotaryEmbedding(dim // 2)
+        self.rotary_bias = RelativePositionBias(heads)
+
+
+def first_frame_window(x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
+    """The 3x3 neighbourhood of frame 0 around every position, centre dropped: ``(b, H*W, 8, C)``.
+
+    Borders use replicate padding. The centre is left out because frame 0 at the same position is
+    already one of the temporal tokens.
+    """
+    bf, hw, c = x.shape
+    n, h, w = geometry.n_frames, geometry.height, geometry.width
+    first = x.view(bf // n, n, h, w, c)[:, 0].permute(0, 3, 1, 2)
+    padded = F.pad(first, (1, 1, 1, 1), mode="replicate")
+    patches = padded.unfold(2, 3, 1).unfold(3, 3, 1).flatten(-2)[..., _WINDOW_KEEP]
+    return patches.permute(0, 2, 3, 4, 1).reshape(bf // n, hw, WINDOW_SIZE, c)
+
+
+class TemporalSelfAttention(TemporalAttention):
+    """Attention across the 16 frames at each position, keys/values extended by the frame-0 window.
+
+    Queries sit at positions 0..F-1, frame keys at 0..F-1 and the 8 window keys at 0 (they belong to
+    frame 0).
+    """
+
+    def forward(self, x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
+        bf, hw, c = x.shape
+        n = geometry.n_frames
+        b = bf // n
+        frames = x.view(b, n, hw, c).transpose(1, 2)
+        window = first_frame_window(x, geometry)
+        context = torch.cat([frames, window], dim=2).reshape(b * hw, n + WINDOW_SIZE, c)
+        positions = torch.arange(n, device=x.device)
+        key_positions = torch.cat([positions, positions.new_zeros(WINDOW_SIZE)])
+        q = self.rotary_emb.rotate(self.to_q(context[:, :n]), positions)
+        k = self.rotary_emb.rotate(self.to_k(context), key_positions)
+        out = self.attend(q, k, self.to_v(context))
+        return out.view(b, hw, n, c).transpose(1, 2).reshape(bf, hw, c)
+
+
+class TemporalCrossAttention(TemporalAttention):
+    """Temporal cross-attention to the text of each video.
+
+    Reference quirk kept for exact outputs: queries are rotated by their frame index, keys are not.
+    Keys are the same for every position of a video, so all positions attend in one sequence.
+    """
+
+    def forward(self, x: torch.Tensor, geometry: VideoGeometry, context: torch.Tensor) -> torch.Tensor:
+        bf, hw, c = x.shape
+        n = geometry.n_frames
+        b = bf // n
+        q = self.to_q(x).view(b, n, hw, c)
+        q = self.rotary_emb.rotate(q, torch.arange(n, device=x.device)[:, None])
+        out = self.attend(q.view(b, n * hw, c), self.to_k(context), self.to_v(context))
+        return out.view(bf, hw, c)

@@ -1,0 +1,215 @@
+"""The whole ConsistI2V generator: image + prompt -> video, around the UNet and sampler.
+
+VAE (diffusers ``AutoencoderKL``), text encoder and tokenizer (transformers) are loaded from the released
+diffusers layout (``unet/ vae/ text_encoder/ tokenizer/ scheduler/``). Everything a video depends on is
+drawn from that video's own generator (VAE posterior sample first, then the initial noise, as in the
+reference), so a batch gives the same videos as the same cases one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.functional import center_crop, resize
+
+from .frameinit import FrameInitConfig
+from .loading import load_unet
+from .sampling import SamplingConfig, sample_latents
+from .scheduler import DDIMScheduler
+from .unet import ConsistI2VUNet
+
+CAMERA_MOTIONS = (None, "pan_left", "pan_right", "zoom_in", "zoom_out")
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """Settings of one generate call (defaults: the released inference config)."""
+
+    height: int = 256
+    width: int = 256
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    negative_prompt: str = ""
+    camera_motion: str | None = None
+    #: number of 16-frame chunks; chunk k+1 starts from the last latent frame of chunk k
+    autoregress_chunks: int = 1
+    #: latent frames decoded per VAE call (bounds decoder memory)
+    decode_chunk: int = 16
+
+
+class ConsistI2VPipeline:
+    """UNet + VAE + text encoder + tokenizer + DDIM, with batched, seeded generation."""
+
+    def __init__(self, unet: ConsistI2VUNet, vae, text_encoder, tokenizer, scheduler: DDIMScheduler | None = None) -> None:
+        self.unet, self.vae, self.text_encoder, self.tokenizer = unet, vae, text_encoder, tokenizer
+        self.scheduler = scheduler or DDIMScheduler()
+        self.scaling_factor = float(getattr(vae.config, "scaling_factor", 0.18215))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.float16,
+                        device: torch.device | str = "cuda") -> "ConsistI2VPipeline":
+        """Load the released diffusers-layout folder (safetensors, or pickles read with weights_only)."""
+        from diffusers import AutoencoderKL
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        path = Path(path)
+        missing = [d for d in ("unet", "vae", "text_encoder", "tokenizer") if not (path / d).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{path} is not a ConsistI2V folder: missing {', '.join(missing)}/")
+        unet = load_unet(path / "unet", dtype=dtype, device=device)
+        vae = AutoencoderKL.from_pretrained(path / "vae", torch_dtype=dtype).to(device).eval()
+        text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", torch_dtype=dtype).to(device).eval()
+        tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer")
+        return cls(unet, vae, text_encoder, tokenizer, scheduler_from_config(path / "scheduler"))
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def latent_frames(self) -> int:
+        return self.unet.config.n_frames
+
+    @torch.no_grad()
+    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
+        """(b, 77, D) last hidden states (with the final LayerNorm), prompts padded/truncated to 77 tokens."""
+        length = self.text_encoder.config.max_position_embeddings
+        tokens = self.tokenizer(list(prompts), padding="max_length", max_length=length, truncation=True,
+                                return_tensors="pt")
+        return self.text_encoder(tokens.input_ids.to(self.device))[0]
+
+    def preprocess(self, image: np.ndarray, height: int, width: int) -> torch.Tensor:
+        """The reference's transform: ToTensor, Resize(short side = height), CenterCrop, to [-1, 1]."""
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        x = center_crop(resize(x, height, antialias=True), [height, width])
+        return x * 2 - 1
+
+    @torch.no_grad()
+    def encode_frames(self, pixels: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """VAE posterior samples of (b, F, 3, H, W) pixels in [-1, 1] -> (b, 4, F, h, w) scaled latents."""
+        b, f = pixels.shape[:2]
+        dist = self.vae.encode(pixels.flatten(0, 1).to(self.device, self.vae.dtype)).latent_dist
+        mean = dist.mean.float().unflatten(0, (b, f))
+        std = dist.std.float().unflatten(0, (b, f))
+        eps = torch.stack([torch.randn(mean.shape[1:], generator=g, device=g.device) for g in generators]).to(self.device)
+        return ((mean + std * eps) * self.scaling_factor).permute(0, 2, 1, 3, 4)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, chunk: int = 16) -> np.ndarray:
+        """(b, 4, F, h, w) latents -> uint8 (b, F, H, W, 3), decoding ``chunk`` frames per VAE call."""
+        b = latents.shape[0]
+        flat = latents.permute(0, 2, 1, 3, 4).flatten(0, 1) / self.scaling_factor
+        pixels = torch.cat([self.vae.decode(part.to(self.vae.dtype)).sample.float() for part in flat.split(chunk)])
+        pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        return pixels.unflatten(0, (b, -1)).permute(0, 1, 3, 4, 2).cpu().numpy()
+
+    def generate(self, images: Sequence[np.ndarray], prompts: Sequence[str], seeds: Sequence[int],
+                 request: VideoRequest = VideoRequest(),
+                 callback: Callable[[int, int, torch.Tensor], None] | None = None) -> np.ndarray:
+        """Videos (b, T, H, W, 3) uint8 for uint8 RGB ``images`` and ``prompts``; ``seeds[i]`` seeds video i.
+
+        T = 16 for one chunk, 16k - (k - 1) for ``autoregress_chunks = k``.
+        """
+        check_request(request, self.latent_frames)
+        if not (len(images) == len(prompts) == len(seeds)):
+            raise ValueError(f"got {len(images)} images, {len(prompts)} prompts and {len(seeds)} seeds: give one each")
+        generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
+        text = self.encode_prompts(prompts)
+        uncond = self.encode_prompts([request.negative_prompt])
+        if request.camera_motion:
+            pixels = torch.stack([camera_frames(img, request.camera_motion, request.height, request.width,
+                                                self.latent_frames) for img in images])
+            layout = self.encode_frames(pixels, generators)
+            first = layout[:, :, :1]
+        else:
+            pixels = torch.stack([self.preprocess(img, request.height, request.width) for img in images])
+            first, layout = self.encode_frames(pixels[:, None], generators), None
+        chunks = []
+        for _ in range(request.autoregress_chunks):
+            latents = sample_latents(self.unet, first, text, uncond, config=request.sampling, generator=generators,
+                                     scheduler=self.scheduler, callback=callback, layout_latents=layout)
+            chunks.append(latents if not chunks else latents[:, :, 1:])
+            first, layout = latents[:, :, -1:], None
+        return self.decode(torch.cat(chunks, dim=2), request.decode_chunk)
+
+
+def check_request(request: VideoRequest, latent_frames: int) -> None:
+    """Refuse settings the network cannot honour, saying what is allowed."""
+    for name in ("height", "width"):
+        value = getattr(request, name)
+        if value % 8 or value < 64:
+            raise ValueError(f"{name} must be a multiple of 8 and at least 64 (the VAE downsamples 8x); got {value}")
+    if request.camera_motion not in CAMERA_MOTIONS:
+        raise ValueError(f"unknown camera motion {request.camera_motion!r}; choose one of "
+                         f"{', '.join(m for m in CAMERA_MOTIONS if m)} (or none)")
+    if request.camera_motion and request.sampling.frameinit is None:
+        raise ValueError("camera motion works through FrameInit: enable FrameInit to use it")
+    if request.camera_motion in ("zoom_in", "zoom_out") and request.height != request.width:
+        raise ValueError("zoom camera motions make square crops: use height == width")
+    if request.autoregress_chunks < 1:
+        raise ValueError(f"autoregress_chunks must be at least 1; got {request.autoregress_chunks}")
+
+
+def camera_frames(image: np.ndarray, motion: str, height: int, width: int, n: int) -> torch.Tensor:
+    """The reference's synthetic camera video (n, 3, H, W) in [-1, 1] whose latents guide FrameInit.
+
+    Pans: the image resized to short side ``height`` (no centre crop), ``width``-wide windows starting at
+    ``int((W_img - width) * i / n)`` (pan_right) or ``int((W_img - width) * (1 - i / n))`` (pan_left).
+    Zooms: resized to short side ``2 * height``; centred square crops whose side goes from S to S // 1.5
+    (zoom_in) or back (zoom_out), each resized to ``width``. Crop sizes are integers (the reference's
+    zoom_out passes a float and fails).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+    frames = []
+    if motion.startswith("pan"):
+        x = resize(x, height, antialias=True)
+        span = x.shape[-1] - width
+        for i in range(n):
+            frac = i / n if motion == "pan_right" else 1 - i / n
+            left = int(span * frac)
+            frames.append(center_crop(x[..., left : left + width], [height, width]))
+    else:
+        x = resize(x, 2 * height, antialias=True)
+        side = min(x.shape[-2:])
+        small = int(side // 1.5)
+        for i in range(n):
+            shrink = int((side - small) * i / n)
+            size = side - shrink if motion == "zoom_in" else small + shrink
+            crop = center_crop(x, [size, size])
+            frames.append(F.interpolate(crop[None], size=(width, width), mode="bilinear", antialias=True,
+                                        align_corners=False)[0])
+    return torch.stack(frames) * 2 - 1
+
+
+def scheduler_from_config(folder: Path) -> DDIMScheduler:
+    """DDIM from ``scheduler_config.json`` when present; the released defaults otherwise.
+
+    The official scripts build the scheduler from their yaml (linear betas 0.00085..0.012, leading spacing,
+    offset 1); a saved config that disagrees is reported rather than silently followed.
+    """
+    default = DDIMScheduler()
+    file = folder / "scheduler_config.json"
+    if not file.is_file():
+        return default
+    saved = json.loads(file.read_text())
+    expected = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "linear", "steps_offset": 1,
+                "timestep_spacing": "leading", "prediction_type": "epsilon"}
+    differs = {k: saved[k] for k, v in expected.items() if k in saved and saved[k] != v}
+    if differs:
+        import warnings
+
+        warnings.warn(f"{file} differs from the official inference settings in {differs}; using the official ones")
+    return default
+
+
+def sampling_config(**settings) -> SamplingConfig:
+    """A SamplingConfig from flat settings (``frameinit_*`` keys go to FrameInit; ``frameinit=False`` disables it)."""
+    fi = {k.removeprefix("frameinit_"): v for k, v in settings.items() if k.startswith("frameinit_")}
+    enabled = settings.pop("frameinit", True)
+    plain = {k: v for k, v in settings.items() if not k.startswith("frameinit_")}
+    return replace(SamplingConfig(**plain), frameinit=FrameInitConfig(**fi) if enabled else None)

@@ -1,0 +1,87 @@
+"""Spatial ResNet blocks (SD2.1) and the temporal 3x1x1-conv ResNets ConsistI2V adds after them."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Fixed in the released model regardless of config (observable when norm_num_groups != 32).
+TEMPORAL_NORM_GROUPS = 32
+TEMPORAL_NORM_EPS = 1e-6
+TEMPORAL_UNUSED_TEMB_DIM = 512
+
+
+class ResnetBlock2D(nn.Module):
+    """diffusers ``ResnetBlock2D`` (default time-embedding shift, output scale 1) on (b*f, C, H, W)."""
+
+    def __init__(self, in_channels: int, out_channels: int, temb_channels: int, groups: int, eps: float) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, in_channels, eps=eps)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.time_emb_proj = nn.Linear(temb_channels, out_channels)
+        self.norm2 = nn.GroupNorm(groups, out_channels, eps=eps)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.time_emb_proj(F.silu(temb))[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        skip = x if self.conv_shortcut is None else self.conv_shortcut(x)
+        return skip + h
+
+
+class TemporalResnetBlock(nn.Module):
+    """Residual 3x1x1 convolutions over time, gated: ``alpha*x + (1-alpha)*block(x)``.
+
+    The GroupNorms normalise each frame on its own (as the reference does); only the convolutions
+    mix frames (zero padding in time).
+
+    ``alpha`` starts at 1 (identity) in the reference and is clamped to [0, 1] when used.
+    ``time_emb_proj`` is never called but is part of the released checkpoint, so it is kept to load it.
+    """
+
+    def __init__(self, channels: int, n_frames: int) -> None:
+        super().__init__()
+        self.n_frames = n_frames
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.norm1 = nn.GroupNorm(TEMPORAL_NORM_GROUPS, channels, eps=TEMPORAL_NORM_EPS)
+        self.conv1 = nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0))
+        self.time_emb_proj = nn.Linear(TEMPORAL_UNUSED_TEMB_DIM, channels)
+        self.norm2 = nn.GroupNorm(TEMPORAL_NORM_GROUPS, channels, eps=TEMPORAL_NORM_EPS)
+        self.conv2 = nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._over_time(self.conv1, F.silu(self.norm1(x)))
+        h = self._over_time(self.conv2, F.silu(self.norm2(h)))
+        alpha = self.alpha.clamp(0.0, 1.0)
+        return alpha * x + (1.0 - alpha) * (x + h)
+
+    def _over_time(self, conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
+        """Apply a 3-D conv to (b*F, C, H, W) rows regrouped as (b, C, F, H, W) videos."""
+        bf, c, h, w = x.shape
+        video = x.view(bf // self.n_frames, self.n_frames, c, h, w).transpose(1, 2)
+        return conv(video).transpose(1, 2).reshape(bf, c, h, w)
+
+
+class Downsample2D(nn.Module):
+    """Stride-2 3x3 convolution (SD ``downsamplers.0``)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample2D(nn.Module):
+    """Nearest resize to the next skip connection's size (2x, less one for odd sizes), 3x3 conv."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return self.conv(F.interpolate(x, size=size, mode="nearest"))

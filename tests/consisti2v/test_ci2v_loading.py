@@ -1,0 +1,105 @@
+"""``load_unet`` reads diffusers-layout folders, shards, training checkpoints, and nothing executable."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from ci2v_helpers import FIXTURES, random_unet
+from i2vbench.consisti2v import ConsistI2VUNet, load_unet
+
+
+@pytest.fixture(scope="module")
+def source() -> ConsistI2VUNet:
+    return random_unet(seed=4)
+
+
+def write_config(folder: Path, unet: ConsistI2VUNet) -> None:
+    config = {f.name: getattr(unet.config, f.name) for f in dataclasses.fields(unet.config) if f.name != "extra"}
+    config["_class_name"] = "VideoLDMUNet3DConditionModel"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def tensors(unet: ConsistI2VUNet) -> dict[str, torch.Tensor]:
+    return {k: v.clone().contiguous() for k, v in unet.state_dict().items()}
+
+
+def assert_same_weights(loaded: ConsistI2VUNet, source: ConsistI2VUNet) -> None:
+    expected = source.state_dict()
+    got = loaded.state_dict()
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(got[key].to(value.dtype), value), key
+
+
+def test_loads_a_diffusers_unet_folder(tmp_path, source):
+    write_config(tmp_path, source)
+    save_file(tensors(source), tmp_path / "diffusion_pytorch_model.safetensors")
+    loaded = load_unet(tmp_path)
+    assert_same_weights(loaded, source)
+    assert not loaded.training
+
+
+def test_loads_the_unet_subfolder_of_a_pipeline_folder(tmp_path, source):
+    write_config(tmp_path / "unet", source)
+    save_file(tensors(source), tmp_path / "unet" / "diffusion_pytorch_model.safetensors")
+    assert_same_weights(load_unet(tmp_path), source)
+
+
+def test_loads_sharded_safetensors(tmp_path, source):
+    write_config(tmp_path, source)
+    state = tensors(source)
+    keys = sorted(state)
+    shards = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
+    for name, shard_keys in shards.items():
+        save_file({k: state[k] for k in shard_keys}, tmp_path / name)
+    weight_map = {k: name for name, shard_keys in shards.items() for k in shard_keys}
+    (tmp_path / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    assert_same_weights(load_unet(tmp_path), source)
+
+
+def test_loads_a_training_checkpoint_with_module_prefix(tmp_path, source):
+    write_config(tmp_path, source)
+    torch.save({"module." + k: v for k, v in tensors(source).items()}, tmp_path / "checkpoint.pt")
+    assert_same_weights(load_unet(tmp_path / "checkpoint.pt"), source)
+
+
+def test_half_precision_keeps_rotary_frequencies_in_float32(tmp_path, source):
+    write_config(tmp_path, source)
+    save_file(tensors(source), tmp_path / "diffusion_pytorch_model.safetensors")
+    loaded = load_unet(tmp_path, dtype=torch.bfloat16)
+    assert loaded.conv_in.weight.dtype == torch.bfloat16
+    freqs = loaded.down_blocks[0].tempo_attns[0].transformer_blocks[0].attn1.rotary_emb.freqs
+    assert freqs.dtype == torch.float32
+    half = loaded.half()
+    assert half.down_blocks[0].tempo_attns[0].transformer_blocks[0].attn1.rotary_emb.freqs.dtype == torch.float32
+
+
+def test_missing_keys_fail_loudly(tmp_path, source):
+    write_config(tmp_path, source)
+    state = tensors(source)
+    del state["conv_in.weight"]
+    save_file(state, tmp_path / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(RuntimeError, match="conv_in.weight"):
+        load_unet(tmp_path)
+
+
+def test_folder_without_weights_names_the_expected_files(tmp_path, source):
+    write_config(tmp_path, source)
+    with pytest.raises(FileNotFoundError, match="diffusion_pytorch_model.safetensors"):
+        load_unet(tmp_path)
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="ConsistI2V golden fixtures not found")
+def test_loads_the_reference_tiny_checkpoint_strictly(tmp_path):
+    (tmp_path / "config.json").write_text((FIXTURES / "unet_tiny_config.json").read_text())
+    (tmp_path / "diffusion_pytorch_model.safetensors").symlink_to(FIXTURES / "unet_tiny_weights.safetensors")
+    loaded = load_unet(tmp_path)
+    assert loaded.config.attention_head_dim == (2, 4, 8, 16)
+    assert len(loaded.state_dict()) == 1393

@@ -1,0 +1,135 @@
+"""Sampler behaviour: guidance branches in one batched call, per-video determinism, input checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ci2v_helpers import random_unet, small_config
+from i2vbench.consisti2v import (
+    DDIMScheduler,
+    FrameInitConfig,
+    SamplingConfig,
+    frameinit,
+    initial_noise,
+    low_pass_filter,
+    sample_latents,
+)
+
+H = W = 8
+
+
+class RecordingUNet(nn.Module):
+    """Stands in for the UNet: returns seeded random predictions and records every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = small_config()
+        self.anchor = nn.Parameter(torch.zeros(()))
+        self.calls: list[dict[str, object]] = []
+        self.rng = torch.Generator().manual_seed(5)
+
+    @property
+    def device(self) -> torch.device:
+        return self.anchor.device
+
+    def forward(self, sample, timestep, text, first, frame_stride):
+        out = torch.randn(sample.shape, generator=self.rng)
+        self.calls.append(dict(sample=sample, text=text, first=first, t=timestep, stride=frame_stride, out=out))
+        return out
+
+
+class RecordingScheduler(DDIMScheduler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.eps: list[torch.Tensor] = []
+
+    def step(self, eps, t, x, prev_t):
+        self.eps.append(eps)
+        return super().step(eps, t, x, prev_t)
+
+
+def inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    z1 = torch.randn((batch, 4, 1, H, W), generator=g)
+    return z1, torch.randn((batch, 77, 16), generator=g), torch.randn((batch, 77, 16), generator=g)
+
+
+def test_text_and_image_guidance_runs_three_branches_in_one_call():
+    unet, scheduler = RecordingUNet(), RecordingScheduler()
+    z1, text, uncond = inputs(2)
+    config = SamplingConfig(num_inference_steps=2, guidance_scale_txt=7.5, guidance_scale_img=2.0, frame_stride=4)
+    generator = torch.Generator().manual_seed(1)
+    sample_latents(unet, z1, text, uncond, config=config, generator=generator, scheduler=scheduler)
+
+    assert len(unet.calls) == 2  # one UNet call per step
+    noise = initial_noise((2, 4, 16, H, W), torch.Generator().manual_seed(1), "pyoco_mixed")
+    mixed = frameinit(z1, noise, low_pass_filter(16, H, W), 850, DDIMScheduler())
+    for call, eps in zip(unet.calls, scheduler.eps):
+        assert call["stride"] == 4
+        torch.testing.assert_close(call["first"], torch.cat([mixed[:, :, :1], z1, z1]))
+        assert torch.equal(call["text"], torch.cat([uncond, uncond, text]))
+        e_u, e_img, e_both = call["out"].chunk(3)
+        torch.testing.assert_close(eps, e_u + 2.0 * (e_img - e_u) + 7.5 * (e_both - e_img))
+    torch.testing.assert_close(unet.calls[0]["sample"], torch.cat([mixed[:, :, 1:]] * 3))
+    assert [c["t"] for c in unet.calls] == [501, 1]
+
+
+def test_text_guidance_runs_uncond_then_cond_with_the_clean_first_frame():
+    unet, scheduler = RecordingUNet(), RecordingScheduler()
+    z1, text, uncond = inputs(1)
+    sample_latents(unet, z1, text, uncond, config=SamplingConfig(num_inference_steps=1), scheduler=scheduler)
+    call = unet.calls[0]
+    assert torch.equal(call["first"], torch.cat([z1, z1]))
+    assert torch.equal(call["text"], torch.cat([uncond, text]))
+    e_u, e_c = call["out"].chunk(2)
+    torch.testing.assert_close(scheduler.eps[0], e_u + 7.5 * (e_c - e_u))
+
+
+def test_without_guidance_only_the_conditional_branch_runs():
+    unet = RecordingUNet()
+    z1, text, _ = inputs(1)
+    config = SamplingConfig(num_inference_steps=1, guidance_scale_txt=1.0, frameinit=None, noise_method="vanilla")
+    video = sample_latents(unet, z1, text, config=config, generator=torch.Generator().manual_seed(3))
+    assert unet.calls[0]["sample"].shape[0] == 1
+    noise = initial_noise((1, 4, 16, H, W), torch.Generator().manual_seed(3), "vanilla")
+    assert torch.equal(unet.calls[0]["sample"], noise[:, :, 1:])
+    assert video.shape == (1, 4, 16, H, W)
+
+
+@pytest.mark.parametrize("guidance_scale_img", [1.0, 2.0])
+def test_batch_with_per_video_generators_equals_single_video_runs(guidance_scale_img):
+    unet = random_unet()
+    z1, text, uncond = inputs(2, seed=9)
+    config = SamplingConfig(
+        num_inference_steps=2, guidance_scale_img=guidance_scale_img, frameinit=FrameInitConfig(noise_level=500)
+    )
+    batch = sample_latents(
+        unet, z1, text, uncond, config=config, generator=[torch.Generator().manual_seed(s) for s in (11, 12)]
+    )
+    for i, seed in enumerate((11, 12)):
+        single = sample_latents(
+            unet, z1[i : i + 1], text[i : i + 1], uncond[i : i + 1], config=config,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        torch.testing.assert_close(batch[i : i + 1], single, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(batch[0, :, 1:], batch[1, :, 1:])
+
+
+def test_guidance_without_uncond_embeddings_is_rejected():
+    z1, text, _ = inputs(1)
+    with pytest.raises(ValueError, match="uncond_embeddings"):
+        sample_latents(RecordingUNet(), z1, text, None, config=SamplingConfig(num_inference_steps=1))
+
+
+def test_first_frame_latents_must_be_one_frame():
+    z1, text, uncond = inputs(1)
+    with pytest.raises(ValueError, match=r"\(batch, 4, 1, h, w\)"):
+        sample_latents(RecordingUNet(), z1.expand(-1, -1, 2, -1, -1), text, uncond)
+
+
+def test_text_batch_must_match_first_frames():
+    z1, text, uncond = inputs(2)
+    with pytest.raises(ValueError, match="one per video"):
+        sample_latents(RecordingUNet(), z1, text[:1], uncond)

@@ -1,0 +1,127 @@
+"""The UNet explains what is wrong with its inputs and config, and runs batches consistently."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ci2v_helpers import random_unet, small_config
+from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig
+
+H, W = 8, 12
+
+
+@pytest.fixture(scope="module")
+def unet() -> ConsistI2VUNet:
+    return random_unet()
+
+
+def call(unet, batch=1, frames=15, first_shape=None, text_shape=None, timestep=981, frame_stride=3, size=(H, W)):
+    g = torch.Generator().manual_seed(0)
+    sample = torch.randn((batch, 4, frames, *size), generator=g)
+    first = torch.randn(first_shape or (batch, 4, 1, *size), generator=g)
+    text = torch.randn(text_shape or (batch, 77, 16), generator=g)
+    with torch.no_grad():
+        return unet(sample, timestep, text, first, frame_stride)
+
+
+def test_output_has_the_noisy_frames_only(unet):
+    assert call(unet, batch=2).shape == (2, 4, 15, H, W)
+
+
+def test_odd_latent_sizes_round_trip(unet):
+    assert call(unet, size=(7, 5)).shape == (1, 4, 15, 7, 5)
+
+
+def test_sixteen_noisy_frames_are_rejected_with_the_expected_count(unet):
+    with pytest.raises(ValueError, match=r"\(batch, 4, 15, h, w\).*n_frames=16"):
+        call(unet, frames=16)
+
+
+def test_first_frame_latents_must_match_the_sample_size(unet):
+    with pytest.raises(ValueError, match="first_frame_latents must be"):
+        call(unet, first_shape=(1, 4, 1, H, W + 2))
+
+
+def test_text_must_be_one_embedding_per_video(unet):
+    with pytest.raises(ValueError, match="one text embedding per video"):
+        call(unet, batch=2, text_shape=(32, 77, 16))
+
+
+def test_timestep_of_the_wrong_length_lists_the_allowed_forms(unet):
+    with pytest.raises(ValueError, match=r"\(2,\).*\(32,\)"):
+        call(unet, batch=2, timestep=torch.tensor([1, 2, 3]))
+
+
+def test_frame_stride_is_required_by_a_stride_conditioned_unet(unet):
+    with pytest.raises(ValueError, match="frame_stride is required"):
+        call(unet, frame_stride=None)
+
+
+def random_inputs(batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    sample = torch.randn(batch, 4, 15, H, W, generator=g)
+    return sample, torch.randn(batch, 4, 1, H, W, generator=g), torch.randn(batch, 77, 16, generator=g)
+
+
+def test_batch_rows_are_independent(unet):
+    sample, first, text = random_inputs(2, seed=1)
+    with torch.no_grad():
+        both = unet(sample, torch.tensor([981, 21]), text, first, torch.tensor([3, 5]))
+        second = unet(sample[1:], 21, text[1:], first[1:], 5)
+    torch.testing.assert_close(both[1:], second, atol=1e-5, rtol=0)
+
+
+def test_first_frame_conditions_every_output_frame(unet):
+    sample, first, text = random_inputs(1, seed=2)
+    with torch.no_grad():
+        changed = (unet(sample, 500, text, first, 3) - unet(sample, 500, text, first * 1.5, 3)).abs()
+    assert (changed.amax(dim=(0, 1, 3, 4)) > 0).all()
+
+
+def test_alpha_gates_are_clamped_to_identity_range():
+    gated = random_unet()
+    with torch.no_grad():
+        for name, param in gated.named_parameters():
+            if name.endswith("alpha"):
+                param.fill_(1.7)
+        reference = random_unet()
+        for name, param in reference.named_parameters():
+            if name.endswith("alpha"):
+                param.fill_(1.0)
+    sample, first, text = random_inputs(1, seed=3)
+    with torch.no_grad():
+        expected = reference(sample, 10, text, first, 3)
+        torch.testing.assert_close(gated(sample, 10, text, first, 3), expected, atol=0, rtol=0)
+    assert gated.down_blocks[0].tempo_attns[0].alpha.item() == pytest.approx(1.7)  # not mutated
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(attention_head_dim=(2,)), "one head count per level"),
+        (dict(first_frame_condition_mode="input_only"), "only 'concat'"),
+        (dict(temp_pos_embedding="sinusoidal"), "only 'rotary'"),
+        (dict(down_block_types=("DownBlock2D", "DownBlock2D")), "CrossAttnDownBlock2D"),
+    ],
+)
+def test_unsupported_configs_are_rejected(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        small_config(**overrides)
+
+
+def test_from_json_ignores_unknown_keys_and_prefers_num_attention_heads():
+    config = UNetConfig.from_json(
+        {
+            "block_out_channels": [32, 32],
+            "attention_head_dim": 8,
+            "num_attention_heads": [2, 4],
+            "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+            "_class_name": "VideoLDMUNet3DConditionModel",
+            "sample_size": None,
+        }
+    )
+    assert config.attention_head_dim == (2, 4)
+    assert config.sample_size == 64
+    assert config.extra["_class_name"] == "VideoLDMUNet3DConditionModel"

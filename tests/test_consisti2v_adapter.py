@@ -1,0 +1,123 @@
+"""ConsistI2V through the adapter and the CLI, with a tiny random-weight folder in the released layout."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+import torch
+
+from i2vbench.adapters.consisti2v import ConsistI2VAdapter, chunks_for
+from i2vbench.consisti2v.pipeline import camera_frames
+from i2vbench.errors import ConfigError
+from i2vbench.suite import load_suite
+from tiny_consisti2v import write_pipeline
+
+FAST = {"steps": 2, "dtype": "float32", "device": "cpu", "height": 128, "width": 128}
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    return write_pipeline(tmp_path_factory.mktemp("consisti2v"))
+
+
+@pytest.fixture(scope="module")
+def mini():
+    return load_suite("i2vbench-mini")
+
+
+def test_first_frame_is_the_vae_reconstruction_of_the_input(tiny_folder, mini):
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), **FAST)
+    case = mini.get("astronaut")
+    video = adapter.generate([case], seeds=[7])[0]
+    assert video.frames.shape == (16, 128, 128, 3) and video.fps == 8
+    pipe = adapter.pipeline
+    pixels = pipe.preprocess(case.load_image(), 128, 128)[None, None]
+    z1 = pipe.encode_frames(pixels, [torch.Generator().manual_seed(7)])
+    recon = pipe.decode(z1)[0, 0]
+    assert np.abs(recon.astype(int) - video.frames[0]).max() <= 1
+    assert np.abs(video.frames[1:].astype(int) - recon).mean() > 1  # the other frames were denoised, not copied
+
+
+def test_batch_of_two_equals_two_single_runs(tiny_folder, mini):
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), **{**FAST, "height": 64, "width": 64})
+    cases = [mini.get("astronaut"), mini.get("coffee")]
+    together = adapter.generate(cases, seeds=[1, 2])
+    alone = [adapter.generate([c], seeds=[s])[0] for c, s in zip(cases, (1, 2))]
+    for a, b in zip(together, alone):
+        assert np.abs(a.frames.astype(int) - b.frames).max() <= 1
+    again = adapter.generate(cases[:1], seeds=[1])[0]
+    assert np.array_equal(again.frames, alone[0].frames)  # bit-identical rerun on the same device
+    other = adapter.generate(cases[:1], seeds=[3])[0]
+    assert not np.array_equal(other.frames, alone[0].frames)
+
+
+@pytest.mark.parametrize("settings", [
+    {"noise_method": "vanilla", "frameinit": False},
+    {"noise_method": "pyoco_progressive", "frameinit_filter_type": "butterworth", "guidance_scale_img": 1.5},
+    {"camera_motion": "zoom_out", "frameinit_filter_type": "box", "frameinit_noise_level": 700},
+])
+def test_sampling_options_run(tiny_folder, mini, settings):
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), **{**FAST, "steps": 1, "height": 64, "width": 64}, **settings)
+    video = adapter.generate([mini.get("chelsea")], seeds=[0])[0]
+    assert video.frames.shape == (16, 64, 64, 3)
+
+
+def test_autoregressive_chunks_chain_on_the_last_frame(tiny_folder, mini):
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), **{**FAST, "steps": 1, "height": 64, "width": 64}, num_frames=31)
+    assert adapter.generate([mini.get("rocket")], seeds=[0])[0].frames.shape == (31, 64, 64, 3)
+    assert [chunks_for(n) for n in (16, 31, 46)] == [1, 2, 3]
+
+
+def test_camera_frames_move_as_asked():
+    image = np.zeros((64, 128, 3), np.uint8)
+    image[:, :8] = 255  # a bright stripe at the left edge
+    right = camera_frames(image, "pan_right", 64, 64, 16)
+    left = camera_frames(image, "pan_left", 64, 64, 16)
+    assert right.shape == (16, 3, 64, 64)
+    assert right[0, :, :, :4].mean() > 0.9 and right[-1, :, :, :4].mean() < -0.9  # stripe leaves to the left
+    assert left[0, :, :, :4].mean() < -0.9 and left[-1, :, :, :4].mean() > 0.9  # and comes in from the left
+    square = np.zeros((80, 80, 3), np.uint8)
+    square[30:50, 30:50] = 255  # a centred white square looks bigger as the camera zooms in
+    zin, zout = camera_frames(square, "zoom_in", 64, 64, 16), camera_frames(square, "zoom_out", 64, 64, 16)
+    assert zin.shape == zout.shape == (16, 3, 64, 64)
+    white_in, white_out = (zin > 0).float().mean((1, 2, 3)), (zout > 0).float().mean((1, 2, 3))
+    assert white_in[-1] > white_in[0] * 1.8 and white_out[-1] < white_out[0] / 1.8
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"num_frames": 20}, "num_frames must be 16, 31, 46"),
+    ({"height": 250}, "multiple of 8"),
+    ({"camera_motion": "spin"}, "unknown camera motion 'spin'"),
+    ({"camera_motion": "pan_left", "frameinit": False}, "enable FrameInit"),
+    ({"noise_method": "brownian"}, "unknown noise_method 'brownian'"),
+    ({"frameinit_filter_type": "sinc"}, "unknown frameinit_filter_type 'sinc'"),
+    ({"dtype": "int8"}, "dtype must be one of"),
+    ({"sampler": "euler"}, "no setting 'sampler'"),
+])
+def test_bad_settings_are_refused_clearly(tiny_folder, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        ConsistI2VAdapter(weights=str(tiny_folder), **settings)
+
+
+def test_missing_weights_stop_the_run_with_the_fetch_command(cli, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r", "--cases", "astronaut")
+    assert code == 2 and "i2vbench weights fetch consisti2v" in err and "TIGER-Lab/ConsistI2V" in err
+
+
+def test_cli_run_records_every_setting(cli, tmp_path, tiny_folder):
+    run = tmp_path / "ci2v"
+    code, out, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", run, "--cases", "astronaut",
+                         "--set", f"weights={tiny_folder}", "--set", "steps=2", "--set", "dtype=float32",
+                         "--set", "device=cpu", "--set", "height=64", "--set", "width=64", "--metrics", "frame0_fidelity")
+    assert code == 0, err
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        import json
+
+        settings = json.loads(conn.execute("SELECT config FROM run").fetchone()[0])["generation"]["settings"]
+        assert settings["steps"] == 2 and settings["guidance_scale_txt"] == 7.5 and settings["frameinit_noise_level"] == 850
+        assert conn.execute("SELECT num_frames, height, width FROM videos").fetchone() == (16, 64, 64)
