@@ -49,6 +49,69 @@ WEIGHTS: dict[str, WeightSpec] = {
             used_by=("consisti2v",),
             note="UNet, VAE, text encoder, tokenizer and scheduler config (diffusers layout)",
         ),
+        WeightSpec(
+            name="dino_vitb16",
+            url="https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
+            filename="dino_vitbase16_pretrain.pth",
+            licence="Apache-2.0",
+            used_by=("subject_consistency", "i2v_subject"),
+            note="facebookresearch/dino ViT-B/16 backbone, the file VBench loads (torch.hub dino_vitb16); "
+                 "a plain state dict read with weights_only=True; sha256 not published",
+        ),
+        WeightSpec(
+            name="clip_vit_b32",
+            repo_id="timm/vit_base_patch32_clip_224.openai",
+            patterns=("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "open_clip_config.json"),
+            licence="MIT",
+            used_by=("background_consistency", "i2v_background_clip"),
+            note="OpenAI CLIP ViT-B/32 in open_clip layout (open_clip's 'openai' hf_hub source); safetensors "
+                 "preferred; the OpenAI original is ViT-B-32.pt, sha256 40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+        ),
+        WeightSpec(
+            name="clip_vit_l14",
+            repo_id="timm/vit_large_patch14_clip_224.openai",
+            patterns=("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "open_clip_config.json"),
+            licence="MIT",
+            used_by=("clip_score", "aesthetic_quality"),
+            note="OpenAI CLIP ViT-L/14 in open_clip layout (open_clip's 'openai' hf_hub source); safetensors "
+                 "preferred; the OpenAI original is ViT-L-14.pt, sha256 b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
+        ),
+        WeightSpec(
+            name="laion_aesthetic_l14",
+            url="https://github.com/LAION-AI/aesthetic-predictor/raw/main/sa_0_4_vit_l_14_linear.pth",
+            filename="sa_0_4_vit_l_14_linear.pth",
+            licence="MIT",
+            used_by=("aesthetic_quality",),
+            note="LAION aesthetic predictor v1 linear head (768 -> 1) for CLIP ViT-L/14, as VBench uses; "
+                 "sha256 not published",
+        ),
+        WeightSpec(
+            name="dreamsim_ensemble",
+            url="https://github.com/ssundaram21/dreamsim/releases/download/v0.2.0-checkpoints/dreamsim_ensemble_checkpoint.zip",
+            filename="dreamsim_ensemble_checkpoint.zip",
+            licence="MIT",
+            used_by=("i2v_background",),
+            note="DreamSim v0.2 ensemble (DINO + CLIP + OpenCLIP ViT-B/16 with LoRA), 1,261,181,618 bytes; needs "
+                 "the dreamsim package, which loads these files itself; sha256 not published",
+        ),
+        WeightSpec(
+        name="raft_things",
+        url="https://download.pytorch.org/models/raft_large_C_T_V1-22a6c225.pth",
+        filename="raft_large_C_T_V1-22a6c225.pth",
+        licence="BSD-3-Clause",
+        used_by=("dynamic_degree",),
+        note="torchvision Raft_Large_Weights.C_T_V1 = princeton-vl/RAFT raft-things.pth (FlyingChairs+FlyingThings3D); "
+                 "torchvision checks only the sha256 prefix 22a6c225 in the file name",
+        ),
+        WeightSpec(
+        name="amt_s",
+        repo_id="lalala125/AMT",
+        patterns=("amt-s.pth",),
+        licence="CC-BY-NC-4.0",
+        used_by=("motion_smoothness",),
+        note="AMT-S trained on Vimeo90K (MCG-NKU/AMT, config cfgs/AMT-S.yaml); a training checkpoint whose "
+             "'state_dict' entry holds the network",
+        ),
     )
 }
 

@@ -122,7 +122,7 @@ class ConsistI2VAdapter(Adapter):
             dtype = getattr(torch, self.settings["dtype"])
             self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=self._device())
             if self.settings["compile"]:
-                self.pipeline.unet = torch.compile(self.pipeline.unet)
+                self.pipeline.compile()
         return self.pipeline
 
     def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Video]:

@@ -65,7 +65,21 @@ class ConsistI2VPipeline:
         vae = AutoencoderKL.from_pretrained(path / "vae", torch_dtype=dtype).to(device).eval()
         text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", torch_dtype=dtype).to(device).eval()
         tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer")
-        return cls(unet, vae, text_encoder, tokenizer, scheduler_from_config(path / "scheduler"))
+        pipe = cls(unet, vae, text_encoder, tokenizer, scheduler_from_config(path / "scheduler"))
+        if torch.device(device).type == "cuda":
+            pipe.use_channels_last()
+        return pipe
+
+    def use_channels_last(self) -> "ConsistI2VPipeline":
+        """NHWC weights and activations for UNet and VAE: the fast layout for GPU convolutions."""
+        self.unet.to_channels_last()
+        self.vae.to(memory_format=torch.channels_last)
+        return self
+
+    def compile(self, mode: str = "default") -> "ConsistI2VPipeline":
+        """``torch.compile`` the UNet (fuses norms, activations and gates; the first call compiles)."""
+        self.unet = torch.compile(self.unet, mode=mode, dynamic=False)
+        return self
 
     @property
     def device(self) -> torch.device:

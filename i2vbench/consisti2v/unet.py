@@ -73,6 +73,19 @@ class ConsistI2VUNet(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.conv_in.weight.dtype
 
+    def to_channels_last(self) -> "ConsistI2VUNet":
+        """Store conv weights NHWC (NDHWC for the temporal convs) so activations stay channels-last.
+
+        On GPUs the convolutions then run without layout conversions, and the token views of the
+        transformers (``(b*f, h*w, C)``) and the frame regrouping of the temporal convs are free.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
+            elif isinstance(module, nn.Conv3d):
+                module.to(memory_format=torch.channels_last_3d)
+        return self
+
     @property
     def device(self) -> torch.device:
         return self.conv_in.weight.device

@@ -127,3 +127,13 @@ def test_config_json_round_trip_matches_released_kwargs(tiny_config):
     assert tiny_config.attention_head_dim == (2, 4, 8, 16)
     assert tiny_config.norm_num_groups == 16
     assert "addition_embed_type" in tiny_config.extra
+
+
+def test_channels_last_layout_matches_reference(tiny_unet, case):
+    """The fast GPU layout (NHWC activations and weights) computes the same function."""
+    fast = ConsistI2VUNet(tiny_unet.config).eval()
+    fast.load_state_dict(tiny_unet.state_dict())
+    fast.to_channels_last()
+    assert fast.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    got = run(fast, case, torch.tensor(981), 3)
+    torch.testing.assert_close(got, case["output_case0"], atol=UNET_ATOL, rtol=0)

@@ -1,0 +1,28 @@
+"""Builders shared by the tests (a module of its own: ``conftest`` names clash between test folders)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_suite(root: Path, n: int = 3, size: tuple[int, int] = (48, 64), name: str = "tiny") -> Path:
+    """Write a suite folder (prompts/<name>.jsonl + reference_images/) with ``n`` textured images."""
+    rng = np.random.default_rng(0)
+    (root / "reference_images").mkdir(parents=True, exist_ok=True)
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
+        img = np.stack([(xx * 4 + i * 40) % 256, (yy * 5) % 256, rng.integers(0, 256, size)], -1).astype(np.uint8)
+        Image.fromarray(img).save(root / "reference_images" / f"img{i}.png")
+        lines.append({"id": f"case{i}", "image": f"reference_images/img{i}.png",
+                      "prompt": f"a textured pattern number {i} drifts slowly to the right", "category": "pattern"})
+    manifest = root / "prompts" / f"{name}.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return manifest
