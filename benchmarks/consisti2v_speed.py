@@ -78,6 +78,40 @@ def unet_flops(pipe: ConsistI2VPipeline, size: int, branches: int = 2) -> float:
     return float(counter.get_total_flops())
 
 
+def choose_layout(pipe: ConsistI2VPipeline, layout: str, size: int, videos: int) -> None:
+    """Apply the requested layout; ``auto`` times a UNet call (2 branches per video) in both layouts."""
+    if layout == "auto":
+        unet, h, cfg = pipe.unet, size // 8, pipe.unet.config
+        kw = {"device": unet.device, "dtype": unet.dtype}
+        args = (torch.randn(2 * videos, 4, cfg.n_frames - 1, h, h, **kw), 981,
+                torch.randn(2 * videos, 77, cfg.cross_attention_dim, **kw), torch.randn(2 * videos, 4, 1, h, h, **kw), 3)
+        timings = {}
+        for name in ("contiguous", "channels_last"):
+            if name == "channels_last":
+                pipe.use_channels_last()
+            with torch.no_grad():
+                unet(*args)
+                _sync(unet.device)
+                start = time.perf_counter()
+                for _ in range(3):
+                    unet(*args)
+                _sync(unet.device)
+            timings[name] = (time.perf_counter() - start) / 3
+        print("UNet call, " + ", ".join(f"{k}: {v * 1e3:.1f} ms" for k, v in timings.items()), flush=True)
+        layout = min(timings, key=timings.get)
+        if layout == "contiguous":
+            pipe.unet.to(memory_format=torch.contiguous_format)
+            pipe.vae.to(memory_format=torch.contiguous_format)
+    elif layout == "channels_last":
+        pipe.use_channels_last()
+    print(f"fast path layout: {layout}", flush=True)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def time_videos(pipe: ConsistI2VPipeline, batch: int, request: VideoRequest, repeats: int) -> tuple[float, float]:
     """(seconds per batch, peak GiB) for ``batch`` videos, after one warm-up batch."""
     rng = np.random.default_rng(0)
@@ -110,6 +144,8 @@ def main() -> None:
     parser.add_argument("--compile-batches", default="",
                         help="batch sizes to time again with the UNet torch.compile-d (each size compiles once)")
     parser.add_argument("--tiny", action="store_true", help="tiny UNet/VAE/text encoder (CPU smoke run)")
+    parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
+                        help="activation layout of the fast path; auto times one UNet call in each and keeps the faster")
     args = parser.parse_args()
 
     request = VideoRequest(height=args.size, width=args.size, sampling=sampling_config(num_inference_steps=args.steps))
@@ -126,6 +162,7 @@ def main() -> None:
         flops = unet_flops(ref, args.size) * args.steps
         sec, peak = time_videos(ref, args.reference_batch, request, 1)
         rows.append(("fp32 eager (reference)", args.reference_batch, sec, peak, flops, "fp32"))
+        print(f"fp32 eager batch {args.reference_batch}: {sec / args.reference_batch:.3f} s/video", flush=True)
         del ref
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
@@ -134,21 +171,22 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = True
     dtype = getattr(torch, args.dtype)
     fast = build_pipeline(dtype, args.device, args.tiny)
-    if args.device.startswith("cuda"):
-        fast.use_channels_last()
+    choose_layout(fast, args.layout, args.size, max(int(b) for b in (args.batches or "1").split(",") if b))
     flops = unet_flops(fast, args.size) * args.steps
     for batch in [int(b) for b in args.batches.split(",") if b]:
         sec, peak = time_videos(fast, batch, request, args.repeats)
         rows.append((f"{args.dtype} eager", batch, sec, peak, flops, "bf16"))
+        print(f"eager batch {batch}: {sec / batch:.3f} s/video", flush=True)
     if args.compile_batches:
         fast.compile()
         for batch in [int(b) for b in args.compile_batches.split(",")]:
             sec, peak = time_videos(fast, batch, request, args.repeats)
             rows.append((f"{args.dtype} compiled", batch, sec, peak, flops, "bf16"))
+            print(f"compiled batch {batch}: {sec / batch:.3f} s/video", flush=True)
 
     print(f"UNet FLOPs per video ({args.steps} steps x 2 branches): {flops / 1e12:.1f} TFLOP")
     print(f"{'path':<24}{'batch':>6}{'s/video':>10}{'videos/s':>10}{'peak GiB':>10}{'UNet MFU':>10}")
-    base = rows[0][2] / rows[0][1] if rows else None
+    base = rows[0][2] / rows[0][1] if rows and args.reference_batch else None
     for label, batch, sec, peak, fl, kind in rows:
         per_video = sec / batch
         peak_rate = PEAK_TFLOPS.get(gpu_kind, {}).get(kind) if gpu_kind else None

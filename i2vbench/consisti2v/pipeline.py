@@ -65,10 +65,7 @@ class ConsistI2VPipeline:
         vae = AutoencoderKL.from_pretrained(path / "vae", torch_dtype=dtype).to(device).eval()
         text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", torch_dtype=dtype).to(device).eval()
         tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer")
-        pipe = cls(unet, vae, text_encoder, tokenizer, scheduler_from_config(path / "scheduler"))
-        if torch.device(device).type == "cuda":
-            pipe.use_channels_last()
-        return pipe
+        return cls(unet, vae, text_encoder, tokenizer, scheduler_from_config(path / "scheduler"))
 
     def use_channels_last(self) -> "ConsistI2VPipeline":
         """NHWC weights and activations for UNet and VAE: the fast layout for GPU convolutions."""
