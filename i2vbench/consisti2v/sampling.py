@@ -103,7 +103,9 @@ def sample_latents(
 
     steps = config.num_inference_steps
     for i, t in enumerate(scheduler.timesteps(steps)):
-        eps = unet(torch.cat([latents] * branches), t, text_in, first_in, config.frame_stride).float()
+        # a tensor timestep: a compiled UNet would otherwise specialise (and recompile) on every value
+        timestep = torch.tensor(t, device=device)
+        eps = unet(torch.cat([latents] * branches), timestep, text_in, first_in, config.frame_stride).float()
         eps = _guide(eps.chunk(branches), config)
         latents = scheduler.step(eps, t, latents, scheduler.previous_timestep(t, steps))
         if callback is not None:
