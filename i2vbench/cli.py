@@ -18,6 +18,8 @@ EPILOG = """examples:
   i2vbench run --model camera --set motion=zoom_in --set speed=0.3
   i2vbench evaluate --videos my_videos/ --suite i2vbench-mini
   i2vbench leaderboard runs/* -o leaderboard.csv
+  i2vbench compare runs/consisti2v runs/static --baseline runs/static --format latex
+  i2vbench report runs/* -o report.html
   i2vbench list models | metrics | suites
   i2vbench weights fetch consisti2v
 """
@@ -95,9 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder for --videos (default: runs/videos-<folder name>)")
     _add_eval_args(p)
 
-    p = sub.add_parser("leaderboard", help="one CSV row per run, one column per metric (percent)")
+    p = sub.add_parser("leaderboard", help="one CSV row per run, one column per metric (percent)",
+                       description="Write one CSV row per run (model, settings, suite, case counts, group scores, "
+                                   "VBench-I2V Quality/I2V/Total, one column per score in percent) and, beside it, "
+                                   "<name>_by_category.csv with one row per run and category. Skipped metrics stay "
+                                   "empty. See docs/reports.md.")
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("-o", "--output", default="leaderboard.csv", help="CSV path (default leaderboard.csv)")
+
+    p = sub.add_parser("compare", help="models x scores table with bootstrap intervals and a paired test (md, LaTeX, CSV)",
+                       description="Compare runs: each value with its bootstrap confidence interval over cases, the "
+                                   "best value in bold, and with --baseline a dagger where a run differs significantly "
+                                   "from the baseline (paired bootstrap on shared cases). See docs/reports.md.")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--format", choices=["md", "latex", "csv"], default="md", help="output format (default md)")
+    p.add_argument("--baseline", help="run folder to test the others against (added to the table if not listed)")
+    p.add_argument("--published", action="store_true",
+                   help="add the published VBench-I2V reference rows (another suite) in a block of their own")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("-o", "--output", help="file to write (default: print)")
+
+    p = sub.add_parser("report", help="one HTML page: sortable leaderboard, plots, each case's image beside the videos",
+                       description="Write a self-contained HTML report (plots and input images inline; videos linked "
+                                   "relative to the report, or copied with --copy-videos) plus the plots as PNG and "
+                                   "SVG in <report>_files/plots/.")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("-o", "--output", default="report.html", help="HTML path (default report.html)")
+    p.add_argument("--published", action="store_true", help="add the published VBench-I2V reference rows and points")
+    p.add_argument("--copy-videos", action="store_true", help="copy the videos into <report>_files/videos/")
 
     p = sub.add_parser("list", help="list models, metrics or suites")
     p.add_argument("what", choices=["models", "metrics", "suites"])
@@ -216,9 +244,47 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:
-    from .report.leaderboard import write_leaderboard
+    from .report.leaderboard import category_path, write_leaderboard
 
-    print(f"leaderboard: {write_leaderboard(args.runs, args.output)}")
+    path = write_leaderboard(args.runs, args.output)
+    print(f"leaderboard: {path}\nby category: {category_path(path)}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .report.aggregate import load_runs
+    from .report.tables import RENDERERS, compare_runs
+
+    if args.resamples < 100:
+        raise ConfigError(f"--resamples {args.resamples} is too few for a 95 % interval; use 1000 or more")
+    dirs = [Path(r) for r in args.runs]
+    baseline = None
+    if args.baseline:
+        resolved = [d.resolve() for d in dirs]
+        if Path(args.baseline).resolve() not in resolved:
+            dirs.insert(0, Path(args.baseline))
+            resolved.insert(0, Path(args.baseline).resolve())
+        baseline = resolved.index(Path(args.baseline).resolve())
+    table = compare_runs(load_runs(dirs), baseline=baseline, published=args.published,
+                         resamples=args.resamples, seed=args.seed)
+    text = RENDERERS[args.format](table)
+    if not args.output:
+        print(text, end="")
+        return
+    try:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.output}: {exc.strerror}; choose a writable path with -o") from exc
+    print(f"comparison: {args.output}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report.html import build_report
+
+    path, plots = build_report(args.runs, args.output, published=args.published, copy_videos=args.copy_videos)
+    for note in plots.notes:
+        print(f"  {note}")
+    print(f"report: {path}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -285,6 +351,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard,
+            "compare": cmd_compare, "report": cmd_report,
             "list": cmd_list, "suite": cmd_suite,
             "weights": cmd_weights}
 

@@ -1,77 +1,94 @@
-"""The leaderboard: one row per run, one column per score, dataset-level aggregation as each metric defines."""
+"""The leaderboard: one row per run (and one per run and category), one column per score, group scores and
+VBench-I2V's aggregate scores. Fractions are shown in percent; a skipped metric's cells stay empty, never 0."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
 from ..errors import ConfigError
-from ..store import RunStore
+from .aggregate import (GROUPS, VBENCH_COLUMNS, RunData, Score, group_members, group_score, labels, load_runs,
+                        ordered_scores, settings_text, vbench_i2v_scores)
+
+ID_COLUMNS = ("run", "model", "suite", "seed", "settings", "cases", "videos", "failed", "scored", "score_errors",
+              "skipped_metrics")
 
 
-def score_column(spec: dict) -> str:
-    """Column name of a score: fractions are shown in percent under their own name, others get their unit."""
-    return spec["name"] if spec.get("unit", "fraction") == "fraction" else f"{spec['name']}_{spec['unit'].lower()}"
+def case_counts(run: RunData, cases: Iterable[str] | None = None) -> dict[str, int]:
+    """``cases`` in the store, ``videos`` generated, generation ``failed``, ``scored`` (a video with a value for
+    every score of every metric that ran and no scoring error) and ``score_errors`` (recorded (case, metric) errors)."""
+    table = run.cases if cases is None else run.cases.loc[[c for c in cases if c in run.cases.index]]
+    done = table.index[table["status"] == "done"]
+    errors = run.errors[run.errors["case_id"].isin(table.index)]
+    errored = set(errors["case_id"])
+    ran = [s for s in run.scores if run.ran(s) and s in run.sums]
+    complete = run.sums.reindex(index=done, columns=ran).notna().all(axis=1) if ran else pd.Series(False, index=done)
+    return {"cases": len(table), "videos": len(done), "failed": int((table["status"] == "failed").sum()),
+            "scored": int(sum(bool(ok) and cid not in errored for cid, ok in complete.items())),
+            "score_errors": len(errors)}
 
 
-def dataset_scores(store: RunStore) -> dict[str, float | None]:
-    """Dataset score of every score of every metric that ran; ``None`` for skipped metrics (never 0)."""
-    scores = store.table("scores")
-    frames = store.table("frame_scores")
-    out: dict[str, float | None] = {}
-    for metric, info in store.metric_info().items():
-        for spec in info["specs"]:
-            col = score_column(spec)
-            if info["status"] != "ran":
-                out[col] = None
-                continue
-            if spec.get("frame_weighted"):
-                values = frames.loc[frames["score"] == spec["name"], "value"]
-            else:
-                values = scores.loc[scores["score"] == spec["name"], "value"]
-            value = float(values.mean()) if len(values) else None
-            if value is not None and spec.get("unit", "fraction") == "fraction":
-                value *= 100.0
-            out[col] = value
-    return out
+def score_values(run: RunData, scores: Sequence[Score], cases: Iterable[str] | None = None) -> dict[str, float | None]:
+    """Dataset score (display units) of each score, by score name; ``None`` where skipped or never scored."""
+    cases = None if cases is None else list(cases)
+    return {s.name: run.dataset_score(s.name, cases) for s in scores}
 
 
-def run_row(run_dir: str | Path) -> dict:
-    """The leaderboard row of one run folder."""
-    with RunStore.open_existing(run_dir) as store:
-        config = store.config() or {}
-        gen = config.get("generation", {})
-        cases = store.table("cases")
-        errors = store.table("metric_errors")
-        row = {
-            "run": Path(run_dir).name,
-            "model": gen.get("model"),
-            "suite": gen.get("suite"),
-            "cases": len(cases),
-            "videos": int((cases["status"] == "done").sum()),
-            "failed": int((cases["status"] == "failed").sum()),
-            "score_errors": len(errors),
-            "skipped_metrics": ";".join(m for m, i in store.metric_info().items() if i["status"] == "skipped"),
-        }
-        row.update(dataset_scores(store))
-    return row
+def _frame(rows: list[dict], values: list[dict], scores: Sequence[Score], key_columns: Sequence[str]) -> pd.DataFrame:
+    """Rows with group scores (over members present in any row), VBench aggregates and score columns."""
+    members = group_members(scores, {s.name: any(v[s.name] is not None for v in values) for s in scores})
+    out = []
+    for row, vals in zip(rows, values):
+        row = dict(row)
+        row.update({f"group_{g}": group_score(vals, members.get(g, [])) for g in GROUPS})
+        row.update(vbench_i2v_scores(vals))
+        row.update({s.column: vals[s.name] for s in scores})
+        out.append(row)
+    columns = [*key_columns, *[f"group_{g}" for g in GROUPS], *VBENCH_COLUMNS, "vbench_missing",
+               *[s.column for s in scores]]
+    return pd.DataFrame(out, columns=columns)
+
+
+def leaderboard_tables(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The leaderboard (one row per run) and the per-category leaderboard (one row per run and category)."""
+    scores = ordered_scores(runs)
+    rows, values, cat_rows, cat_values = [], [], [], []
+    for run, label in zip(runs, labels(runs)):
+        skipped = ";".join(sorted(run.skipped))
+        rows.append({"run": run.name, "model": label, "suite": run.suite, "seed": run.generation.get("seed"),
+                     "settings": settings_text(run), **case_counts(run), "skipped_metrics": skipped})
+        values.append(score_values(run, scores))
+        for category, ids in run.cases.groupby("category", dropna=False, sort=True).groups.items():
+            cat_rows.append({"run": run.name, "model": label, "suite": run.suite,
+                             "category": "" if pd.isna(category) else category, **case_counts(run, ids)})
+            cat_values.append(score_values(run, scores, ids))
+    board = _frame(rows, values, scores, ID_COLUMNS)
+    by_category = _frame(cat_rows, cat_values, scores,
+                         ("run", "model", "suite", "category", "cases", "videos", "failed", "scored", "score_errors"))
+    return board, by_category
 
 
 def leaderboard(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """Leaderboard of several runs (columns are the union of their scores; missing ones stay empty)."""
-    if not run_dirs:
-        raise ConfigError("no run folders given")
-    return pd.DataFrame([run_row(d) for d in run_dirs])
+    return leaderboard_tables(load_runs(run_dirs))[0]
+
+
+def category_path(out: str | Path) -> Path:
+    """Where the per-category CSV goes: beside the leaderboard, ``<stem>_by_category.csv``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_by_category{out.suffix or '.csv'}")
 
 
 def write_leaderboard(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
-    """Write the leaderboard CSV (values rounded to 2 decimals) and return its path."""
+    """Write the leaderboard CSV and the per-category CSV beside it (values rounded to 2 decimals)."""
     out = Path(out)
+    board, by_category = leaderboard_tables(load_runs(run_dirs))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        leaderboard(run_dirs).round(2).to_csv(out, index=False)
+        board.round(2).to_csv(out, index=False)
+        by_category.round(2).to_csv(category_path(out), index=False)
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path with -o") from exc
     return out

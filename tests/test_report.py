@@ -1,0 +1,277 @@
+"""Reports from run stores with known scores: leaderboard CSVs, VBench-I2V aggregates, bootstrap intervals and
+paired tests, comparison tables (Markdown, LaTeX, CSV) and plots."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from i2vbench.report.aggregate import load_run, vbench_i2v_scores, vbench_normalised
+from i2vbench.report.leaderboard import leaderboard_tables, write_leaderboard
+from i2vbench.report.plots import write_plots
+from i2vbench.report.published import published_vbench_i2v
+from i2vbench.report.stats import bootstrap_ci, paired_bootstrap
+from i2vbench.report.tables import compare_runs, to_csv, to_latex, to_markdown
+from i2vbench.store import RunStore
+
+METRICS = {  # metric -> (group, specs)
+    "temporal_flickering": ("visual_quality", [{"name": "temporal_flickering"}]),
+    "subject_consistency": ("visual_quality", [{"name": "subject_consistency", "frame_weighted": True}]),
+    "aesthetic_quality": ("visual_quality", [{"name": "aesthetic_quality"}]),
+    "frame0_fidelity": ("first_frame", [{"name": "frame0_ssim"}, {"name": "frame0_psnr", "unit": "dB"}]),
+    "frame0_lpips": ("first_frame", [{"name": "frame0_lpips", "higher_is_better": False}]),
+    "dynamic_degree": ("motion", [{"name": "dynamic_degree"}, {"name": "dynamic_magnitude", "unit": "px"}]),
+}
+SCORE_METRIC = {spec["name"]: m for m, (_, specs) in METRICS.items() for spec in specs}
+
+
+def build_run(path: Path, model: str, cases: dict[str, dict], skipped: tuple[str, ...] = (),
+              failed: dict[str, str] | None = None) -> Path:
+    """A run folder whose store holds exactly ``cases``: {case_id: {"category", score: value or [frame values]}}."""
+    with RunStore(path) as store:
+        store.init_run({"generation": {"model": model, "settings": {"num_frames": 4}, "suite": "known", "seed": 0}},
+                       fingerprint=model)
+        for metric, (group, specs) in METRICS.items():
+            status = "skipped" if metric in skipped else "ran"
+            store.set_metric_status(metric, group, status, specs, reason="no weights" if status == "skipped" else None)
+        for cid, values in cases.items():
+            store.record_video(cid, values["category"], f"prompt of {cid}", 0, f"videos/{cid}.mp4", "0" * 64, 8, 4, 8, 8)
+            by_metric: dict[str, tuple[dict, dict]] = {}
+            for score, v in values.items():
+                if score == "category" or SCORE_METRIC[score] in skipped:
+                    continue
+                plain, frames = by_metric.setdefault(SCORE_METRIC[score], ({}, {}))
+                if isinstance(v, list):
+                    plain[score], frames[score] = float(np.mean(v)), v
+                else:
+                    plain[score] = v
+            for metric, (plain, frames) in by_metric.items():
+                store.record_scores(metric, cid, plain, frames)
+        for cid, error in (failed or {}).items():
+            store.record_failure(cid, "x", f"prompt of {cid}", 0, error)
+    return path
+
+
+KNOWN = {
+    "a": {"category": "x", "temporal_flickering": 0.9, "subject_consistency": [0.9, 0.8], "frame0_ssim": 0.7,
+          "frame0_psnr": 30.0, "frame0_lpips": 0.2, "dynamic_degree": 1.0, "dynamic_magnitude": 4.0},
+    "b": {"category": "y", "temporal_flickering": 0.8, "subject_consistency": [1.0, 1.0, 0.7, 0.9],
+          "frame0_ssim": 0.5, "frame0_psnr": 20.0, "frame0_lpips": 0.4, "dynamic_degree": 0.0, "dynamic_magnitude": 1.0},
+}
+
+
+@pytest.fixture
+def known_run(tmp_path: Path) -> Path:
+    run = build_run(tmp_path / "known", "known-model", KNOWN, skipped=("aesthetic_quality",), failed={"c": "OOM"})
+    with RunStore(run) as store:
+        store.record_metric_error("temporal_flickering", "d", "cannot be decoded")
+        store.record_video("d", "y", "prompt of d", 0, "videos/d.mp4", "0" * 64, 8, 4, 8, 8)
+    return run
+
+
+def test_leaderboard_csv_has_counts_percent_scores_and_empty_skipped_metrics(known_run, tmp_path):
+    out = write_leaderboard([known_run], tmp_path / "board" / "lb.csv")
+    row = pd.read_csv(out).iloc[0]
+    assert (row["run"], row["model"], row["suite"]) == ("known", "known-model", "known")
+    assert row["settings"] == '{"num_frames":4}'
+    assert (row["cases"], row["videos"], row["failed"], row["scored"], row["score_errors"]) == (4, 3, 1, 2, 1)
+    assert row["skipped_metrics"] == "aesthetic_quality"
+    assert row["temporal_flickering"] == pytest.approx(85.0)
+    assert row["subject_consistency"] == pytest.approx(88.33)  # frame-weighted: 5.3 / 6, not (0.85 + 0.9) / 2
+    assert row["frame0_psnr_db"] == pytest.approx(25.0)        # physical units stay as they are
+    assert row["dynamic_magnitude_px"] == pytest.approx(2.5)
+    assert pd.isna(row["aesthetic_quality"])                   # skipped: empty, never 0
+    assert row["group_visual_quality"] == pytest.approx((85.0 + 88.3333) / 2, abs=0.01)
+    # first_frame: ssim 60 and lpips (lower is better) counted as 100 - 30; dB never enters a group
+    assert row["group_first_frame"] == pytest.approx((60.0 + 70.0) / 2)
+    assert row["group_motion"] == pytest.approx(50.0)
+    assert pd.isna(row["group_text_alignment"])
+    assert pd.isna(row["vbench_total"]) and "imaging_quality" in row["vbench_missing"]
+
+    by_cat = pd.read_csv(tmp_path / "board" / "lb_by_category.csv").set_index("category")
+    assert list(by_cat.index) == ["x", "y"]
+    assert by_cat.loc["x", "temporal_flickering"] == pytest.approx(90.0)
+    assert by_cat.loc["y", "subject_consistency"] == pytest.approx(90.0)
+    assert by_cat.loc["x", "failed"] == 1 and by_cat.loc["x", "videos"] == 1
+    assert by_cat.loc["y", "score_errors"] == 1 and by_cat.loc["y", "scored"] == 1
+    assert by_cat["aesthetic_quality"].isna().all()
+
+
+def test_group_score_is_empty_for_a_run_missing_a_member_that_another_run_has(tmp_path):
+    with_aes = {cid: {**v, "aesthetic_quality": 0.5} for cid, v in KNOWN.items()}
+    runs = [load_run(build_run(tmp_path / "a", "has", with_aes)),
+            load_run(build_run(tmp_path / "b", "lacks", KNOWN, skipped=("aesthetic_quality",)))]
+    board = leaderboard_tables(runs)[0].set_index("model")
+    assert board.loc["has", "group_visual_quality"] == pytest.approx((85.0 + 88.3333 + 50.0) / 3, abs=0.01)
+    assert pd.isna(board.loc["lacks", "group_visual_quality"])
+    assert board.loc["lacks", "group_motion"] == pytest.approx(50.0)
+
+
+def test_vbench_normalisation_and_aggregates_match_hand_computed_numbers():
+    assert vbench_normalised("motion_smoothness", 97.38) == pytest.approx((0.9738 - 0.706) / (0.9975 - 0.706) * 100)
+    assert vbench_normalised("subject_consistency", 14.62) == pytest.approx(0.0)
+    assert vbench_normalised("background_consistency", 100.0) == pytest.approx(100.0)
+    values = {"subject_consistency": 100.0, "background_consistency": 26.15, "motion_smoothness": 99.75,
+              "dynamic_degree": 40.0, "aesthetic_quality": 60.0, "imaging_quality": 50.0,
+              "camera_motion": 50.0, "i2v_subject": 100.0, "i2v_background": 26.15}
+    out = vbench_i2v_scores(values)
+    # Quality: (100 + 0 + 100 + 0.5 * 40 + 60 + 50) / 5.5; I2V: (0.1 * 50 + 100 + 0) / 2.1; Total: their mean
+    assert out["vbench_quality"] == pytest.approx(60.0)
+    assert out["vbench_i2v"] == pytest.approx(50.0)
+    assert out["vbench_total"] == pytest.approx(55.0)
+    assert out["vbench_missing"] == ""
+    partial = vbench_i2v_scores({**values, "camera_motion": None})
+    assert partial["vbench_quality"] == pytest.approx(60.0)
+    assert partial["vbench_i2v"] is None and partial["vbench_total"] is None
+    assert partial["vbench_missing"] == "camera_motion"
+
+
+def test_published_rows_are_the_spec_numbers_with_their_source():
+    table = published_vbench_i2v()
+    rows = {r.model: r for r in table.rows}
+    assert list(rows) == ["ConsistI2V", "SEINE-512x320", "I2VGen-XL", "Animate-Anything", "DynamiCrafter-1024"]
+    assert rows["ConsistI2V"].values["subject_consistency"] == 95.27
+    assert rows["DynamiCrafter-1024"].values["dynamic_degree"] == 47.40
+    assert "VBench" in table.source and "different suite" in table.suite_note
+    agg = rows["ConsistI2V"].with_aggregates()
+    quality = ((95.27 - 14.62) / 85.38 * 100 + (98.28 - 26.15) / 73.85 * 100 + (97.38 - 70.6) / 29.15 * 100
+               + 0.5 * 18.62 + 59.00 + 66.92) / 5.5
+    assert agg["vbench_quality"] == pytest.approx(quality)
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_reproducible():
+    x = np.random.default_rng(1).normal(0.7, 0.05, 500)
+    ci = bootstrap_ci(x, seed=0)
+    assert ci.low < 0.7 < ci.high and ci.low < ci.value < ci.high
+    assert 0.006 < ci.high - ci.low < 0.012          # about 2 * 1.96 * 0.05 / sqrt(500)
+    assert bootstrap_ci(x, seed=0) == ci
+    assert bootstrap_ci([], seed=0) is None
+
+
+def test_frame_weighted_bootstrap_resamples_cases_with_their_frames():
+    num, w = np.array([9.0, 0.1]), np.array([10.0, 1.0])   # case 1: 10 frames of 0.9; case 2: 1 frame of 0.1
+    ci = bootstrap_ci(num, w, seed=0)
+    assert ci.value == pytest.approx(9.1 / 11)
+    assert ci.low == pytest.approx(0.1) and ci.high == pytest.approx(0.9)  # resamples of both-same cases
+
+
+def test_paired_bootstrap_finds_a_true_difference_and_not_a_null_one():
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0.5, 0.9, 200)
+    ones = np.ones(200)
+    better = base + 0.02 + rng.normal(0, 0.01, 200)
+    found = paired_bootstrap(better, ones, base, ones, seed=0)
+    assert found.significant and found.p_value < 0.01 and found.low > 0
+    assert found.diff == pytest.approx(0.02, abs=0.005)
+    jitter = rng.normal(0, 0.03, 100)
+    same = base + np.concatenate([jitter, -jitter])          # differences average exactly 0
+    null = paired_bootstrap(same, ones, base, ones, seed=0)
+    assert not null.significant and null.p_value > 0.5 and null.low < 0 < null.high
+    assert paired_bootstrap(base, ones, base, ones, seed=0).p_value == 1.0
+
+
+def _two_runs(tmp_path: Path) -> list:
+    rng = np.random.default_rng(3)
+    ids = [f"c{i:02d}" for i in range(40)]
+    base = {cid: {"category": "xy"[i % 2], "temporal_flickering": float(rng.uniform(0.6, 0.8)),
+                  "subject_consistency": [float(v) for v in rng.uniform(0.8, 0.9, 3)],
+                  "frame0_ssim": 0.6, "frame0_psnr": 20.0, "frame0_lpips": 0.3, "dynamic_degree": float(i % 3 == 0),
+                  "dynamic_magnitude": 2.0} for i, cid in enumerate(ids)}
+    better = {cid: {**v, "temporal_flickering": v["temporal_flickering"] + 0.1, "frame0_lpips": 0.2}
+              for cid, v in base.items()}
+    return [load_run(build_run(tmp_path / "base", "base_model", base)),
+            load_run(build_run(tmp_path / "better", "better|model & co", better))]
+
+
+def test_markdown_table_has_bold_best_daggers_ci_and_a_separate_published_block(tmp_path):
+    runs = _two_runs(tmp_path)
+    table = compare_runs(runs, baseline=0, published=True, resamples=1000)
+    md = to_markdown(table)
+    lines = [line for line in md.splitlines() if line.startswith("|")]
+    widths = {len(re.split(r"(?<!\\)\|", line)) for line in lines}
+    assert len(widths) == 1                                  # every row has the header's number of cells
+    header = re.split(r"(?<!\\)\|", lines[0])
+    cells = {r.split("|")[1].strip(): [c.strip() for c in re.split(r"(?<!\\)\|", r)] for r in lines[2:]}
+    better = next(v for k, v in cells.items() if k.startswith("better"))
+    base = cells["base\\_model (baseline)"]
+    tf = next(i for i, h in enumerate(header) if "temporal\\_flickering" in h)
+    lp = next(i for i, h in enumerate(header) if "frame0\\_lpips ↓" in h)
+    assert better[tf].startswith("**") and better[tf].endswith("†") and "[" in better[tf]
+    assert not base[tf].startswith("**") and "†" not in base[tf]
+    assert better[lp].startswith("**20.00**") and better[lp].endswith("†")   # lower is better: the minimum is bold
+    ssim = next(i for i, h in enumerate(header) if "frame0\\_ssim" in h)
+    assert "†" not in better[ssim]                                            # identical scores: no difference
+    published_at = next(i for i, line in enumerate(lines) if "published" in line)
+    assert published_at > max(i for i, line in enumerate(lines) if line.startswith("| better") or line.startswith("| base"))
+    assert "| ConsistI2V |" in md and "**" not in "".join(lines[published_at:])
+    assert "different suite" in md and "paired bootstrap" in md
+
+
+def test_latex_table_rows_have_the_right_number_of_columns(tmp_path):
+    tex = to_latex(compare_runs(_two_runs(tmp_path), baseline=0, published=True, resamples=1000))
+    spec = re.search(r"\\begin\{tabular\}\{([^}]*)\}", tex).group(1).split()
+    body = tex.split(r"\toprule")[1].split(r"\bottomrule")[0]
+    rows = [r.strip() for r in body.split(r"\\") if r.strip() and r.strip() != r"\midrule"]
+    rows = [r.replace(r"\midrule", "").strip() for r in rows]
+    for row in rows:
+        if row.startswith(r"\multicolumn"):
+            assert row.startswith(rf"\multicolumn{{{len(spec)}}}")
+        else:
+            assert len(re.findall(r"(?<!\\)&", row)) == len(spec) - 1, row
+    assert r"better|model \& co" in tex and r"$^\dagger$" in tex and r"\textbf{" in tex
+    assert tex.count(r"\begin{tabular}") == 1 and tex.strip().endswith(r"\end{tabular}")
+
+
+def test_csv_comparison_is_long_format_with_tests_and_blocks(tmp_path):
+    table = compare_runs(_two_runs(tmp_path), baseline=0, published=True, resamples=1000)
+    df = pd.read_csv(io.StringIO(to_csv(table)))
+    assert set(df["block"]) == {"measured", "published"}
+    row = df[(df["block"] == "measured") & (df["run"] == "better") & (df["score"] == "temporal_flickering")].iloc[0]
+    assert row["significant"] and row["p_value"] < 0.05 and row["shared_cases"] == 40
+    assert row["diff_vs_baseline"] == pytest.approx(10.0)
+    assert row["ci_low"] < row["value"] < row["ci_high"] and row["unit"] == "percent"
+    assert df[df["block"] == "published"]["ci_low"].isna().all()
+
+
+def test_plots_are_written_as_png_and_svg(tmp_path):
+    runs = _two_runs(tmp_path)
+    board, by_category = leaderboard_tables(runs)
+    from i2vbench.report.aggregate import ordered_scores
+    plots = write_plots(board, by_category, ordered_scores(runs), tmp_path / "plots", published=True)
+    assert [p.name for p in plots.plots] == ["radar", "categories", "motion_consistency"] and not plots.notes
+    for p in plots.plots:
+        assert p.png.stat().st_size > 5000 and p.svg.read_text().lstrip().startswith("<?xml")
+        with Image.open(p.png) as img:
+            assert img.size[0] > 300
+
+
+def test_plots_missing_scores_are_skipped_with_a_note(known_run, tmp_path):
+    run = load_run(build_run(tmp_path / "few", "few", {"a": {"category": "x", "temporal_flickering": 0.9}},
+                             skipped=("subject_consistency", "aesthetic_quality", "frame0_fidelity", "frame0_lpips",
+                                      "dynamic_degree")))
+    board, by_category = leaderboard_tables([run])
+    plots = write_plots(board, by_category, list(run.scores.values()), tmp_path / "plots")
+    assert [p.name for p in plots.plots] == ["categories"]
+    assert any("radar" in n for n in plots.notes) and any("dynamic_degree" in n for n in plots.notes)
+
+
+def test_compare_and_leaderboard_commands(cli, tmp_path):
+    runs = _two_runs(tmp_path)
+    code, out, err = cli("compare", runs[1].run_dir, "--baseline", runs[0].run_dir, "--format", "latex",
+                         "--resamples", "1000", "-o", tmp_path / "t.tex")
+    assert code == 0, err
+    tex = (tmp_path / "t.tex").read_text()
+    assert "base\\_model (baseline)" in tex and tex.index("base\\_model") < tex.index("better|model")
+    code, out, _ = cli("compare", runs[0].run_dir, runs[1].run_dir, "--format", "csv")
+    assert code == 0 and out.startswith("block,model,run,score")
+    code, out, _ = cli("leaderboard", runs[0].run_dir, runs[1].run_dir, "-o", tmp_path / "lb.csv")
+    assert code == 0 and "lb_by_category.csv" in out
+    assert len(pd.read_csv(tmp_path / "lb_by_category.csv")) == 4
+    code, _, err = cli("compare", tmp_path / "nope")
+    assert code == 2 and "not a run folder" in err
