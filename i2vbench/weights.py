@@ -112,6 +112,63 @@ WEIGHTS: dict[str, WeightSpec] = {
         note="AMT-S trained on Vimeo90K (MCG-NKU/AMT, config cfgs/AMT-S.yaml); a training checkpoint whose "
              "'state_dict' entry holds the network",
         ),
+        WeightSpec(
+            name="viclip_l14",
+            repo_id="OpenGVLab/ViCLIP",
+            patterns=("ViClip-InternVid-10M-FLT.pth",),
+            licence="MIT",
+            used_by=("overall_consistency",),
+            note="ViCLIP ViT-L/14 trained on InternVid-10M-FLT (the checkpoint VBench downloads for overall "
+                 "consistency); a training checkpoint whose 'model' entry holds the network, read with "
+                 "weights_only=True",
+        ),
+        WeightSpec(
+            name="owlv2_base_ensemble",
+            repo_id="google/owlv2-base-patch16-ensemble",
+            patterns=("*.json", "*.txt", "model.safetensors", "pytorch_model.bin"),
+            licence="Apache-2.0",
+            used_by=("object_consistency",),
+            note="OWLv2 B/16 open-vocabulary detector (transformers Owlv2ForObjectDetection + Owlv2Processor); "
+                 "stands in for VBench's GRiT",
+        ),
+        WeightSpec(
+            name="blip_caption_base",
+            repo_id="Salesforce/blip-image-captioning-base",
+            patterns=("*.json", "vocab.txt", "model.safetensors", "pytorch_model.bin"),
+            licence="BSD-3-Clause",
+            used_by=("scene_consistency",),
+            note="BLIP ViT-B captioner fine-tuned on COCO (transformers BlipForConditionalGeneration + "
+                 "BlipProcessor); stands in for VBench's Tag2Text",
+        ),
+        WeightSpec(
+            name="musiq_spaq",
+            url="https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/musiq_spaq_ckpt-358bb6af.pth",
+            filename="musiq_spaq_ckpt-358bb6af.pth",
+            licence="CC-BY-NC-SA-4.0 (IQA-PyTorch port; MUSIQ itself Apache-2.0)",
+            used_by=("imaging_quality",),
+            note="MUSIQ trained on SPAQ, pyiqa's port (the file VBench loads); a plain state dict read with "
+                 "weights_only=True; needs the optional pyiqa package; sha256 not published (prefix 358bb6af "
+                 "in the file name)",
+        ),
+        WeightSpec(
+            name="lpips_alex",
+            url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
+            filename="alex.pth",
+            sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+            licence="BSD-2-Clause",
+            used_by=("frame0_fidelity",),
+            note="LPIPS v0.1 linear heads for AlexNet (lin0..lin4, 1152 weights; the file the lpips package "
+                 "ships, sha256 taken from lpips 0.1.4); tensors saved on CUDA, read with map_location=cpu",
+        ),
+        WeightSpec(
+            name="alexnet_imagenet",
+            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+            filename="alexnet-owt-7be5be79.pth",
+            licence="BSD-3-Clause",
+            used_by=("frame0_fidelity",),
+            note="torchvision AlexNet_Weights.IMAGENET1K_V1, the trunk the lpips package loads; only features.* "
+                 "is used; torchvision checks only the sha256 prefix 7be5be79 in the file name",
+        ),
     )
 }
 

@@ -17,7 +17,7 @@ from PIL import Image
 from i2vbench.metrics import EvalItem, FeatureCache, get_metric
 from i2vbench.metrics import aesthetic_quality, backbones, clip_score, i2v_consistency, subject_consistency
 from i2vbench.metrics.backbones import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
-from i2vbench.report.leaderboard import dataset_scores
+from i2vbench.report.aggregate import load_run
 from i2vbench.store import RunStore
 from i2vbench.suite import Case
 from i2vbench.video import Video
@@ -107,7 +107,7 @@ def test_subject_consistency_stores_frame_terms_and_pools_them_over_the_dataset(
     store.set_metric_status(metric.name, metric.group, "ran", [s.__dict__ for s in metric.scores])
     for item, result in zip((a, b), results):
         store.record_scores(metric.name, item.case.id, result.values, result.frame_values)
-    pooled = dataset_scores(store)["subject_consistency"]
+    pooled = load_run(tmp_path / "run").dataset_score("subject_consistency")
     assert pooled == pytest.approx(100 * 2.5 / 3)  # all terms pooled, as VBench's sim / cnt
     assert pooled != pytest.approx(100 * 0.75)  # the mean of the video scores would be 75
 

@@ -1,13 +1,18 @@
-"""How faithfully frame 0 reproduces the input image: PSNR and SSIM (pixels only)."""
+"""How faithfully frame 0 reproduces the input image: PSNR and SSIM (pixels), and LPIPS where its weights are
+cached."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
+import torch
 from scipy.ndimage import gaussian_filter
 
+from .. import weights
+from .backbones import read_state_dict
 from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
+from .lpips import MIN_SIDE, LPIPSAlex, load_lpips, to_lpips_input
 
 #: PSNR of identical images is infinite; it is reported as this ceiling so that averages stay finite.
 PSNR_CAP_DB = 100.0
@@ -41,21 +46,67 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0, sigma: float =
     return float(np.mean(values))
 
 
+#: WEIGHTS rows LPIPS needs: the v0.1 linear heads of the ``lpips`` package and torchvision's AlexNet trunk.
+LPIPS_WEIGHTS = ("lpips_alex", "alexnet_imagenet")
+LPIPS_SPEC = ScoreSpec("frame0_lpips", higher_is_better=False)
+
+
+def lpips_available() -> bool:
+    return all(weights.is_available(name) for name in LPIPS_WEIGHTS)
+
+
 class Frame0Fidelity(Metric):
-    """PSNR (dB) and SSIM between the input image, fitted to the video's size, and the video's frame 0.
+    """PSNR (dB), SSIM and LPIPS between the input image, fitted to the video's size, and the video's frame 0.
 
     An I2V model should start from its conditioning image; ConsistI2V's frame 0 is the VAE
     reconstruction of it, so its fidelity is the VAE's. Dataset scores are means over videos.
+
+    ``frame0_lpips`` (AlexNet, v0.1, as the ``lpips`` package, on both images in [-1, 1] at the video's size;
+    lower is better) is declared only by an instance created while both :data:`LPIPS_WEIGHTS` are cached:
+    without them the metric reports PSNR and SSIM alone and the store knows no LPIPS column, so reports leave it
+    empty. A video smaller than 32 pixels a side has no LPIPS value.
     """
 
     name = "frame0_fidelity"
     group = "first_frame"
     scores = (ScoreSpec("frame0_ssim"), ScoreSpec("frame0_psnr", unit="dB"))
-    description = "PSNR / SSIM of frame 0 against the input image"
+    description = "PSNR / SSIM (and LPIPS when its weights are cached) of frame 0 against the input image"
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        self.with_lpips = lpips_available()
+        if self.with_lpips:
+            self.scores = (*type(self).scores, LPIPS_SPEC)
+        self._lpips: LPIPSAlex | None = None
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
-        return [
+        results = [
             MetricResult({"frame0_ssim": ssim(item.image, item.video.frames[0]),
                           "frame0_psnr": psnr(item.image, item.video.frames[0])})
             for item in items
         ]
+        if self.with_lpips:
+            for result, distance in zip(results, self.lpips(items)):
+                if distance is not None:
+                    result.values[LPIPS_SPEC.name] = distance
+        return results
+
+    def lpips(self, items: Sequence[EvalItem]) -> list[float | None]:
+        """LPIPS of each video's frame 0 against its input image (None below 32 pixels a side); the videos of one
+        size go through the network together."""
+        if self._lpips is None:
+            heads, trunk = (read_state_dict(weights.locate(name)) for name in LPIPS_WEIGHTS)
+            self._lpips = load_lpips(heads, trunk).to(self.device)
+        out: list[float | None] = [None] * len(items)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, item in enumerate(items):
+            if min(item.video.size) >= MIN_SIDE:
+                by_size.setdefault(tuple(item.video.size), []).append(i)
+        for indices in by_size.values():
+            images = torch.from_numpy(np.stack([items[i].image for i in indices]))
+            frames = torch.from_numpy(np.stack([items[i].video.frames[0] for i in indices]))
+            with torch.inference_mode():
+                dist = self._lpips(to_lpips_input(images).to(self.device), to_lpips_input(frames).to(self.device))
+            for i, d in zip(indices, dist.float().cpu().tolist()):
+                out[i] = d
+        return out
