@@ -12,7 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from i2vbench.cli import main  # noqa: E402
-from suite_helpers import make_suite  # noqa: E402
+from helpers import make_suite  # noqa: E402
 
 
 @pytest.fixture
@@ -30,3 +30,17 @@ def cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def weight_cache(tmp_path, monkeypatch):
+    """Empty weight caches in a temp folder (``hub/`` for Hugging Face, ``i2vbench/`` for URLs), and no
+    network loaded yet in this process."""
+    import huggingface_hub.constants
+
+    from i2vbench.metrics import backbones
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / "i2vbench"))
+    monkeypatch.setattr(backbones, "_LOADED", {})
+    return tmp_path

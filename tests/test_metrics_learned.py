@@ -21,6 +21,7 @@ from i2vbench.report.aggregate import load_run
 from i2vbench.store import RunStore
 from i2vbench.suite import Case
 from i2vbench.video import Video
+from helpers import hf_snapshot, url_weight_path
 
 LEARNED = ["subject_consistency", "background_consistency", "i2v_subject", "i2v_background",
            "i2v_background_clip", "clip_score", "aesthetic_quality"]
@@ -46,21 +47,9 @@ def random_frames(t: int, h: int = 32, w: int = 48, seed: int = 0) -> np.ndarray
     return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
 
 
-@pytest.fixture
-def weight_cache(tmp_path, monkeypatch):
-    """Empty weight caches (HF hub and URL files) in a temp folder; nothing loaded yet in this process."""
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / "i2vbench"))
-    monkeypatch.setattr(backbones, "_LOADED", {})
-    return tmp_path
-
-
 def put_url_weight(cache: Path, name: str, filename: str, state: dict) -> Path:
     """Lay out a URL weight as ``i2vbench weights fetch`` does: $I2VBENCH_CACHE/<name>/<file>."""
-    path = cache / "i2vbench" / name / filename
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = url_weight_path(cache, name, filename)
     torch.save(state, path)
     return path
 
@@ -69,11 +58,7 @@ def put_hf_weight(cache: Path, repo_id: str, filename: str, state: dict) -> Path
     """Lay out a Hugging Face snapshot as huggingface_hub does: models--org--name/{snapshots/<rev>,refs/main}."""
     from safetensors.torch import save_file
 
-    repo = cache / "hub" / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / ("ab" * 20)
-    snapshot.mkdir(parents=True, exist_ok=True)
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text("ab" * 20)
+    snapshot = hf_snapshot(cache, repo_id)
     save_file({k: v.contiguous() for k, v in state.items()}, str(snapshot / filename))
     return snapshot / filename
 

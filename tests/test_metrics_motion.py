@@ -3,13 +3,11 @@ constructed inputs, and the RAFT / AMT-S networks at full size with random weigh
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from i2vbench import weights
 from i2vbench.errors import WeightsError
 from i2vbench.metrics import FeatureCache
 from i2vbench.metrics.amt import AMTS
@@ -34,6 +32,7 @@ from i2vbench.metrics.motion_smoothness import (
 from i2vbench.metrics.raft import RAFT_WEIGHTS, flow_magnitude, load_raft, pad_to_multiple
 from i2vbench.suite import Case
 from i2vbench.video import Video
+from helpers import hf_snapshot, url_weight_path
 
 
 def _item(frames: np.ndarray, fps: float = 8) -> EvalItem:
@@ -43,18 +42,6 @@ def _item(frames: np.ndarray, fps: float = 8) -> EvalItem:
 def _gray_video(values, height: int = 128, width: int = 128) -> np.ndarray:
     """One uniform gray frame per value."""
     return np.stack([np.full((height, width, 3), v, np.uint8) for v in values])
-
-
-@pytest.fixture
-def weight_cache(tmp_path, monkeypatch):
-    """Empty URL and Hugging Face caches, with the motion weights registered."""
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / "i2vbench"))
-    for spec in (RAFT_WEIGHTS, AMT_WEIGHTS):
-        monkeypatch.setitem(weights.WEIGHTS, spec.name, spec)
-    return tmp_path
 
 
 # --- dynamic degree: sampling and thresholds ------------------------------------------------------------
@@ -240,8 +227,7 @@ def test_raft_large_round_trips_through_the_weight_cache(weight_cache):
     model = raft_large(weights=None)
     assert sum(p.numel() for p in model.parameters()) == 5257536  # torchvision's C_T_V1 "num_params"
     state = model.state_dict()
-    path = weight_cache / "i2vbench" / RAFT_WEIGHTS.name / RAFT_WEIGHTS.filename
-    path.parent.mkdir(parents=True)
+    path = url_weight_path(weight_cache, RAFT_WEIGHTS.name, RAFT_WEIGHTS.filename)
     torch.save({k: v for k, v in state.items() if k != "mask_predictor.convrelu.0.bias"}, path)
     with pytest.raises(RuntimeError, match="Missing key"):
         load_raft()
@@ -319,17 +305,8 @@ def test_amt_s_has_the_released_checkpoint_keys_and_shapes():
     assert list(state) == list(AMT_S_KEYS)  # module order as in the released code, too
 
 
-def _cached_snapshot(hub: Path, repo_id: str) -> Path:
-    root = hub / f"models--{repo_id.replace('/', '--')}"
-    snapshot = root / "snapshots" / "0123abcd"
-    snapshot.mkdir(parents=True)
-    (root / "refs").mkdir()
-    (root / "refs" / "main").write_text("0123abcd")
-    return snapshot
-
-
 def test_amt_s_round_trips_through_the_weight_cache_and_interpolates(weight_cache):
-    snapshot = _cached_snapshot(weight_cache / "hub", AMT_WEIGHTS.repo_id)
+    snapshot = hf_snapshot(weight_cache, AMT_WEIGHTS.repo_id)
     metric = MotionSmoothness()
     assert "amt-s.pth is missing" in metric.unavailable_reason()
     torch.manual_seed(0)
@@ -348,7 +325,7 @@ def test_amt_s_round_trips_through_the_weight_cache_and_interpolates(weight_cach
 
 
 def test_amt_checkpoint_must_hold_a_state_dict(weight_cache):
-    snapshot = _cached_snapshot(weight_cache / "hub", AMT_WEIGHTS.repo_id)
+    snapshot = hf_snapshot(weight_cache, AMT_WEIGHTS.repo_id)
     torch.save(AMTS().state_dict(), snapshot / "amt-s.pth")
     with pytest.raises(WeightsError, match="state_dict"):
         load_amt()

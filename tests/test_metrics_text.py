@@ -25,6 +25,7 @@ from i2vbench.metrics.scene_consistency import caption_mentions
 from i2vbench.metrics.viclip import ViCLIP, ViCLIPConfig, load_viclip
 from i2vbench.suite import Case
 from i2vbench.video import Video
+from helpers import hf_snapshot, url_weight_path
 
 TINY_VICLIP = ViCLIPConfig(patch_size=56, vision_width=32, vision_layers=1, vision_heads=2, embed_dim=16,
                            text_width=32, text_layers=1, text_heads=2)
@@ -45,26 +46,6 @@ def numbered_frames(t: int, h: int = 40, w: int = 56) -> np.ndarray:
 
 def random_frames(t: int, h: int = 40, w: int = 56, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def weight_cache(tmp_path, monkeypatch):
-    """Empty weight caches (HF hub and URL files) in a temp folder."""
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / "i2vbench"))
-    return tmp_path
-
-
-def hf_snapshot(cache: Path, repo_id: str) -> Path:
-    """An empty snapshot folder laid out as huggingface_hub does (models--org--name/{snapshots/<rev>,refs/main})."""
-    repo = cache / "hub" / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / ("cd" * 20)
-    snapshot.mkdir(parents=True, exist_ok=True)
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text("cd" * 20)
-    return snapshot
 
 
 # ------------------------------------------------------------------------------------------ frame sampling
@@ -468,8 +449,7 @@ def test_frame0_fidelity_adds_lpips_when_its_weights_are_cached(weight_cache, tm
     heads, trunk = lpips_checkpoints()
     for name, filename, state in (("lpips_alex", "alex.pth", heads),
                                   ("alexnet_imagenet", "alexnet-owt-7be5be79.pth", trunk)):
-        (weight_cache / "i2vbench" / name).mkdir(parents=True)
-        torch.save(state, weight_cache / "i2vbench" / name / filename)
+        torch.save(state, url_weight_path(weight_cache, name, filename))
     metric = get_metric("frame0_fidelity")()
     spec = metric.scores[-1]
     assert spec.name == "frame0_lpips" and not spec.higher_is_better and spec.unit == "fraction"

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import hf_snapshot, url_weight_path
 from i2vbench import weights
 from i2vbench.errors import WeightsError
 
 
-@pytest.fixture
-def hf_cache(tmp_path, monkeypatch):
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / "i2vbench"))
-    return tmp_path / "hub"
-
-
-def test_missing_weights_name_what_and_the_fetch_command(hf_cache):
+def test_missing_weights_name_what_and_the_fetch_command(weight_cache):
     with pytest.raises(WeightsError) as err:
         weights.locate("consisti2v")
     message = str(err.value)
@@ -25,23 +17,20 @@ def test_missing_weights_name_what_and_the_fetch_command(hf_cache):
     assert not weights.is_available("consisti2v")
 
 
-def test_cached_snapshot_is_found_offline(hf_cache):
-    snapshot = hf_cache / "models--TIGER-Lab--ConsistI2V" / "snapshots" / "0123abcd"
-    (snapshot / "unet").mkdir(parents=True)
+def test_cached_snapshot_is_found_offline(weight_cache):
+    snapshot = hf_snapshot(weight_cache, "TIGER-Lab/ConsistI2V")
+    (snapshot / "unet").mkdir()
     (snapshot / "unet" / "config.json").write_text("{}")
-    (hf_cache / "models--TIGER-Lab--ConsistI2V" / "refs").mkdir()
-    (hf_cache / "models--TIGER-Lab--ConsistI2V" / "refs" / "main").write_text("0123abcd")
     assert weights.locate("consisti2v") == snapshot
 
 
-def test_url_weights_live_in_the_i2vbench_cache(hf_cache, monkeypatch, tmp_path):
+def test_url_weights_live_in_the_i2vbench_cache(weight_cache, monkeypatch):
     spec = weights.WeightSpec(name="toy", licence="MIT", used_by=("x",), url="https://example.invalid/toy.pth",
                               filename="toy.pth", sha256="0" * 64)
     monkeypatch.setitem(weights.WEIGHTS, "toy", spec)
     with pytest.raises(WeightsError, match="i2vbench weights fetch toy"):
         weights.locate("toy")
-    (tmp_path / "i2vbench" / "toy").mkdir(parents=True)
-    (tmp_path / "i2vbench" / "toy" / "toy.pth").write_bytes(b"x")
+    url_weight_path(weight_cache, "toy", "toy.pth").write_bytes(b"x")
     assert weights.locate("toy").name == "toy.pth"
 
 
@@ -58,6 +47,6 @@ def test_unknown_weight_lists_known_ones():
         weights.get_spec("nope")
 
 
-def test_weights_check_command(cli, hf_cache):
+def test_weights_check_command(cli, weight_cache):
     code, out, _ = cli("weights", "check")
     assert code == 0 and "consisti2v" in out and "missing (i2vbench weights fetch consisti2v)" in out

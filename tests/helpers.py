@@ -26,3 +26,20 @@ def make_suite(root: Path, n: int = 3, size: tuple[int, int] = (48, 64), name: s
     manifest = root / "prompts" / f"{name}.jsonl"
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return manifest
+
+
+def hf_snapshot(cache: Path, repo_id: str, revision: str = "ab" * 20) -> Path:
+    """An empty snapshot folder laid out as huggingface_hub does: ``hub/models--org--name/{snapshots/<rev>, refs/main}``."""
+    repo = cache / "hub" / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def url_weight_path(cache: Path, name: str, filename: str) -> Path:
+    """Where ``i2vbench weights fetch`` puts a URL weight: ``$I2VBENCH_CACHE/<name>/<file>`` (folder created)."""
+    path = cache / "i2vbench" / name / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
