@@ -24,8 +24,17 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from i2vbench.metrics import EvalItem, FeatureCache, Metric, get_metric  # noqa: E402
-from i2vbench.metrics import backbones, dynamic_degree, motion_smoothness, object_consistency, raft  # noqa: E402
+from i2vbench.metrics import (  # noqa: E402  # noqa: E402
+    EvalItem,
+    FeatureCache,
+    Metric,
+    backbones,
+    dynamic_degree,
+    get_metric,
+    motion_smoothness,
+    object_consistency,
+    raft,
+)
 from i2vbench.suite import Case  # noqa: E402
 from i2vbench.video import Video  # noqa: E402
 

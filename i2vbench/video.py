@@ -139,8 +139,9 @@ def write_video(video: Video, path: str | Path, crf: int = 12) -> None:
     A near-lossless ``crf`` keeps metric values close to those of the raw frames, and the same frames
     always give the same bytes (so a video's sha256 proves a rerun reproduced it).
     """
-    import av
     from fractions import Fraction
+
+    import av
 
     path = Path(path)
     frames = video.frames

@@ -11,8 +11,9 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from i2vbench.cli import main  # noqa: E402
 from helpers import make_suite  # noqa: E402
+
+from i2vbench.cli import main  # noqa: E402
 
 
 @pytest.fixture

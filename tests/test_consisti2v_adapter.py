@@ -7,12 +7,12 @@ import sqlite3
 import numpy as np
 import pytest
 import torch
+from tiny_consisti2v import write_pipeline
 
 from i2vbench.adapters.consisti2v import ConsistI2VAdapter, chunks_for
 from i2vbench.consisti2v.pipeline import camera_frames
 from i2vbench.errors import ConfigError
 from i2vbench.suite import load_suite
-from tiny_consisti2v import write_pipeline
 
 FAST = {"steps": 2, "dtype": "float32", "device": "cpu", "height": 128, "width": 128}
 

@@ -12,16 +12,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import hf_snapshot, url_weight_path
 from PIL import Image
 
-from i2vbench.metrics import EvalItem, FeatureCache, get_metric
-from i2vbench.metrics import aesthetic_quality, backbones, clip_score, i2v_consistency, subject_consistency
+from i2vbench.metrics import (
+    EvalItem,
+    FeatureCache,
+    aesthetic_quality,
+    backbones,
+    clip_score,
+    get_metric,
+    i2v_consistency,
+    subject_consistency,
+)
 from i2vbench.metrics.backbones import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 from i2vbench.report.aggregate import load_run
 from i2vbench.store import RunStore
 from i2vbench.suite import Case
 from i2vbench.video import Video
-from helpers import hf_snapshot, url_weight_path
 
 LEARNED = ["subject_consistency", "background_consistency", "i2v_subject", "i2v_background",
            "i2v_background_clip", "clip_score", "aesthetic_quality"]

@@ -3,10 +3,10 @@ constructed inputs, and the RAFT / AMT-S networks at full size with random weigh
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
+from helpers import hf_snapshot, url_weight_path
 
 from i2vbench.errors import WeightsError
 from i2vbench.metrics import FeatureCache
@@ -32,7 +32,6 @@ from i2vbench.metrics.motion_smoothness import (
 from i2vbench.metrics.raft import RAFT_WEIGHTS, flow_magnitude, load_raft, pad_to_multiple
 from i2vbench.suite import Case
 from i2vbench.video import Video
-from helpers import hf_snapshot, url_weight_path
 
 
 def _item(frames: np.ndarray, fps: float = 8) -> EvalItem:

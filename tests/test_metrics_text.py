@@ -13,10 +13,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import hf_snapshot, url_weight_path
 from PIL import Image
 
-from i2vbench.metrics import EvalItem, FeatureCache, get_metric
-from i2vbench.metrics import imaging_quality, object_consistency, overall_consistency, scene_consistency
+from i2vbench.metrics import (
+    EvalItem,
+    FeatureCache,
+    get_metric,
+    imaging_quality,
+    object_consistency,
+    overall_consistency,
+    scene_consistency,
+)
 from i2vbench.metrics.backbones import clip_frames
 from i2vbench.metrics.lpips import LPIPSAlex, load_lpips, to_lpips_input
 from i2vbench.metrics.object_consistency import object_detected
@@ -25,7 +33,6 @@ from i2vbench.metrics.scene_consistency import caption_mentions
 from i2vbench.metrics.viclip import ViCLIP, ViCLIPConfig, load_viclip
 from i2vbench.suite import Case
 from i2vbench.video import Video
-from helpers import hf_snapshot, url_weight_path
 
 TINY_VICLIP = ViCLIPConfig(patch_size=56, vision_width=32, vision_layers=1, vision_heads=2, embed_dim=16,
                            text_width=32, text_layers=1, text_heads=2)

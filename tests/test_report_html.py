@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from suite_helpers import make_suite
+from helpers import make_suite
 
 CHROMIUM = "/usr/bin/chromium"
 SMALL = ["--set", "num_frames=6", "--set", "height=64", "--set", "width=64"]

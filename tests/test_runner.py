@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import REPO, make_suite
 
 SMALL = ["--set", "num_frames=6", "--set", "height=64", "--set", "width=64"]

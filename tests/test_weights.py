@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import hf_snapshot, url_weight_path
+
 from i2vbench import weights
 from i2vbench.errors import WeightsError
 

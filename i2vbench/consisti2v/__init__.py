@@ -4,7 +4,7 @@ Pure torch + safetensors; knows nothing of the rest of i2vbench.
 """
 
 from .config import UNetConfig
-from .frameinit import FILTER_TYPES, FrameInitConfig, freq_mix_3d, frameinit, low_pass_filter
+from .frameinit import FILTER_TYPES, FrameInitConfig, frameinit, freq_mix_3d, low_pass_filter
 from .loading import load_unet
 from .noise import NOISE_METHODS, initial_noise
 from .sampling import SamplingConfig, sample_latents

@@ -9,8 +9,19 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ..errors import ConfigError
-from .aggregate import (GROUPS, VBENCH_COLUMNS, RunData, Score, group_members, group_score, labels, load_runs,
-                        ordered_scores, settings_text, vbench_i2v_scores)
+from .aggregate import (
+    GROUPS,
+    VBENCH_COLUMNS,
+    RunData,
+    Score,
+    group_members,
+    group_score,
+    labels,
+    load_runs,
+    ordered_scores,
+    settings_text,
+    vbench_i2v_scores,
+)
 
 ID_COLUMNS = ("run", "model", "suite", "seed", "settings", "cases", "videos", "failed", "scored", "score_errors",
               "skipped_metrics")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from ci2v_helpers import FIXTURES
 from safetensors.torch import load_file
 
-from ci2v_helpers import FIXTURES
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig
 
 

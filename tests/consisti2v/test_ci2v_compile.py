@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from ci2v_helpers import random_unet
 from torch._dynamo.utils import counters
 
-from ci2v_helpers import random_unet
 from i2vbench.consisti2v import SamplingConfig, sample_latents
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from ci2v_helpers import FIXTURES, random_unet
 from safetensors.torch import save_file
 
-from ci2v_helpers import FIXTURES, random_unet
 from i2vbench.consisti2v import ConsistI2VUNet, load_unet
 
 

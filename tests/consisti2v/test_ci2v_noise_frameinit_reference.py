@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from ci2v_helpers import FIXTURES, MISSING_FIXTURES, fixture
+
 from i2vbench.consisti2v import DDIMScheduler, frameinit, initial_noise, low_pass_filter
 
 if not FIXTURES.is_dir():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from ci2v_helpers import random_unet, small_config
 from torch import nn
 
-from ci2v_helpers import random_unet, small_config
 from i2vbench.consisti2v import (
     DDIMScheduler,
     FrameInitConfig,

@@ -6,8 +6,8 @@ import time
 
 import pytest
 import torch
-
 from ci2v_helpers import FIXTURES, MISSING_FIXTURES, fixture
+
 from i2vbench.consisti2v import SamplingConfig, sample_latents
 
 if not FIXTURES.is_dir():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from ci2v_helpers import random_unet, small_config
+
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig
 
 H, W = 8, 12

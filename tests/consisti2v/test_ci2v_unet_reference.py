@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from ci2v_helpers import FIXTURES, MISSING_FIXTURES, fixture
+
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig
 from i2vbench.consisti2v.attention import VideoGeometry, first_frame_window
 
