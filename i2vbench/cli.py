@@ -25,6 +25,17 @@ EPILOG = """examples:
 """
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
     """``--set key=value`` pairs; values are read as YAML (numbers, booleans, lists, null)."""
     settings: dict[str, Any] = {}
@@ -55,7 +66,7 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="run seed; each case's seed derives from it and the case id (default 0)")
     p.add_argument("--cases", action="append", help="only these case ids (comma-separated, repeatable)")
     p.add_argument("--categories", action="append", help="only these categories (comma-separated, repeatable)")
-    p.add_argument("--batch-size", type=int, help="cases per generate call (default: the adapter's)")
+    p.add_argument("--batch-size", type=positive_int, help="cases per generate call (default: the adapter's)")
     p.add_argument("--videos", help="folder of videos for the 'videos' model (same as --set dir=DIR)")
     p.add_argument("--force", action="store_true",
                    help="discard what the run folder holds (videos, rows, scores) and redo everything")
@@ -65,7 +76,7 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", action="append",
                    help="metrics to compute (comma-separated, repeatable; default: all installed)")
     p.add_argument("--device", default="auto", help="device for metric networks: auto, cpu, cuda, cuda:1 (default auto)")
-    p.add_argument("--eval-batch-size", type=int, default=16, help="videos decoded and scored together (default 16)")
+    p.add_argument("--eval-batch-size", type=positive_int, default=16, help="videos decoded and scored together (default 16)")
     p.add_argument("--recompute", action="store_true", help="recompute the chosen metrics even where scores exist")
 
 

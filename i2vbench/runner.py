@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .adapters.base import Adapter
-from .errors import ConfigError, I2VBenchError
+from .errors import ConfigError, I2VBenchError, WeightsError
 from .metrics import EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .store import STORE_NAME, RunStore
@@ -97,9 +96,11 @@ def make_plan(card: ModelCard, overrides: dict[str, Any], suite: Suite, seed: in
 def open_run(run_dir: Path, plan: RunPlan, force: bool = False) -> RunStore:
     """Open (or create) the run folder for ``plan``; a folder made by another plan needs ``force``."""
     store = RunStore(run_dir)
-    if force:
+    if force:  # delete only the files this run wrote: never a user's folder that happens to be there
+        for row in store.videos().values():
+            if not Path(row["path"]).is_absolute():
+                (run_dir / row["path"]).unlink(missing_ok=True)
         store.reset()
-        shutil.rmtree(run_dir / VIDEO_DIR, ignore_errors=True)
     store.init_run(plan.config(), plan.fingerprint())
     return store
 
@@ -115,7 +116,8 @@ class StageSummary:
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
-    for i in range(0, len(items), max(1, size)):
+    size = max(1, size)
+    for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
@@ -128,8 +130,8 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
         if report is not None:
             (store.run_dir / "adapter_report.json").write_text(json.dumps(report, indent=2))
             summary.notes.append(_describe_report(report, store.run_dir))
-        status = store.case_status()
-        todo = [c for c in plan.suite if status.get(c.id) != "done"]
+        status, videos = store.case_status(), store.videos()
+        todo = [c for c in plan.suite if status.get(c.id) != "done" or not _video_present(store, videos.get(c.id))]
         summary.skipped = len(plan.suite) - len(todo)
         size = batch_size or adapter.default_batch_size
         bar = tqdm(total=len(todo), desc=f"generate {plan.card.name}", unit="video", disable=not progress)
@@ -140,6 +142,11 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
     finally:
         adapter.close()
     return summary
+
+
+def _video_present(store: RunStore, row: dict | None) -> bool:
+    """A done case whose file has gone missing is made again."""
+    return row is not None and video_path(store, row["path"]).is_file()
 
 
 def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
@@ -159,6 +166,8 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
         outputs = adapter.generate(batch, seeds=seeds)
         if len(outputs) != len(batch):
             raise I2VBenchError(f"adapter {plan.card.adapter!r} returned {len(outputs)} videos for {len(batch)} cases")
+    except (ConfigError, WeightsError):  # the whole run is misconfigured: no case can succeed
+        raise
     except Exception as exc:  # isolate the failing case: retry one by one, record what still fails
         if len(batch) > 1:
             for case in batch:
@@ -173,7 +182,8 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
         if isinstance(out, Video):
             path = store.run_dir / VIDEO_DIR / f"{case.id}.mp4"
             write_video(out, path)
-            fps, (t, h, w) = out.fps, (out.num_frames, *out.size)
+            h, w = (side + side % 2 for side in out.size)  # the file holds even sizes (yuv420p)
+            fps, t = out.fps, out.num_frames
             stored = str(path.relative_to(store.run_dir))
         else:
             path = Path(out).resolve()
@@ -184,8 +194,22 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
 
 
 def resolve_metrics(names: Sequence[str] | None, device: str) -> list[Metric]:
-    """Instantiate the named metrics (all installed ones when ``names`` is empty)."""
-    return [get_metric(n)(device=device) for n in (names or metric_names())]
+    """Instantiate the named metrics (all installed ones when ``names`` is empty); two metrics may not
+    report a score under the same name."""
+    metrics = [get_metric(n)(device=device) for n in dict.fromkeys(names or metric_names())]
+    _check_score_names(metrics, {})
+    return metrics
+
+
+def _check_score_names(metrics: Sequence[Metric], owners: dict[str, str]) -> None:
+    """Refuse a score name claimed by two metrics (``owners``: names already in the store)."""
+    owners = dict(owners)
+    for metric in metrics:
+        for spec in metric.scores:
+            other = owners.setdefault(spec.name, metric.name)
+            if other != metric.name:
+                raise ConfigError(f"metrics {other!r} and {metric.name!r} both report a score named {spec.name!r}; "
+                                  "rename one of them (score names are columns of the run store)")
 
 
 def video_path(store: RunStore, stored: str) -> Path:
@@ -197,20 +221,28 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
              recompute: bool = False, progress: bool = True) -> StageSummary:
     """Score every recorded video with every runnable metric that has not scored it yet."""
     summary = StageSummary()
+    if batch_size < 1:
+        raise ConfigError(f"the evaluation batch size must be at least 1; got {batch_size}")
+    _check_score_names(metrics, store.score_owners())
     runnable = []
+    info = store.metric_info()
     for metric in metrics:
         specs = [s.__dict__ for s in metric.scores]
-        if recompute:
-            store.clear_metric(metric.name)
         reason = metric.unavailable_reason()
-        if reason:
+        if reason and info.get(metric.name, {}).get("status") == "ran":
+            summary.notes.append(f"{metric.name}: not run here ({reason}); its earlier scores are kept")
+        elif reason:
             store.set_metric_status(metric.name, metric.group, "skipped", specs, reason)
             summary.notes.append(f"{metric.name}: skipped ({reason})")
         else:
+            if recompute:
+                store.clear_metric(metric.name)
+            # recorded before scoring, so that scores of an interrupted evaluation already show in reports
+            store.set_metric_status(metric.name, metric.group, "ran", specs)
             runnable.append(metric)
     cases = {c.id: c for c in suite}
     videos = {cid: row for cid, row in store.videos().items() if cid in cases}
-    todo = {m.name: set(videos) - store.scored_cases(m.name) for m in runnable}
+    todo = {m.name: set(videos) - store.scored_cases(m.name, [s.name for s in m.scores]) for m in runnable}
     pending = sorted(set().union(*todo.values())) if todo else []
     summary.skipped = len(videos) - len(pending)
     bar = tqdm(total=len(pending), desc="evaluate", unit="video", disable=not progress)
@@ -232,8 +264,6 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
         summary.done += len(items)
         bar.update(len(batch_ids))
     bar.close()
-    for metric in runnable:
-        store.set_metric_status(metric.name, metric.group, "ran", [s.__dict__ for s in metric.scores])
     return summary
 
 

@@ -165,7 +165,10 @@ class RunStore:
     def record_video(self, case_id: str, category: str, prompt: str, seed: int, path: str, sha256: str,
                      fps: float, num_frames: int, height: int, width: int) -> None:
         now = time.time()
-        self._tx([
+        self._tx([  # a new video makes the case's old scores meaningless
+            ("DELETE FROM frame_scores WHERE case_id = ?", (case_id,)),
+            ("DELETE FROM scores WHERE case_id = ?", (case_id,)),
+            ("DELETE FROM metric_errors WHERE case_id = ?", (case_id,)),
             ("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, 'done', NULL, ?)", (case_id, category, prompt, seed, now)),
             ("INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
              (case_id, path, sha256, fps, num_frames, height, width, now)),
@@ -193,13 +196,20 @@ class RunStore:
         cur = self.conn.execute("SELECT metric, metric_group, status, reason, specs FROM metrics ORDER BY metric")
         return {m: {"group": g, "status": s, "reason": r, "specs": json.loads(sp)} for m, g, s, r, sp in cur}
 
-    def scored_cases(self, metric: str) -> set[str]:
-        """Cases for which ``metric`` has a result (scores or a recorded error)."""
+    def scored_cases(self, metric: str, score_names: Sequence[str]) -> set[str]:
+        """Cases holding a value of every one of ``metric``'s scores. Cases with a recorded error are not
+        among them, so a later run tries them again (the error may have been a passing one)."""
+        marks = ", ".join("?" * len(score_names))
         cur = self.conn.execute(
-            "SELECT case_id FROM scores WHERE metric = ? UNION SELECT case_id FROM metric_errors WHERE metric = ?",
-            (metric, metric),
+            f"SELECT case_id FROM scores WHERE metric = ? AND score IN ({marks}) "
+            "GROUP BY case_id HAVING COUNT(DISTINCT score) = ?",
+            (metric, *score_names, len(score_names)),
         )
         return {r[0] for r in cur}
+
+    def score_owners(self) -> dict[str, str]:
+        """score name -> the metric that wrote it."""
+        return dict(self.conn.execute("SELECT DISTINCT score, metric FROM scores"))
 
     def record_scores(self, metric: str, case_id: str, values: dict[str, float],
                       frame_values: dict[str, Sequence[float]] | None = None) -> None:

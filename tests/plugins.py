@@ -34,3 +34,28 @@ class NoisyStatic(StaticAdapter):
             noise = rng.integers(-20, 21, video.frames.shape)
             video.frames = np.clip(video.frames.astype(int) + noise, 0, 255).astype(np.uint8)
         return videos
+
+
+from i2vbench.metrics.base import Metric, MetricResult, ScoreSpec  # noqa: E402
+
+AVAILABLE = {"mean_px": True}
+
+
+class MeanPixel(Metric):
+    """Mean pixel value of frame 0; 'unavailable' when AVAILABLE says so (stands in for missing weights)."""
+
+    name = "mean_px"
+    group = "visual_quality"
+    scores = (ScoreSpec("mean_px"),)
+
+    def unavailable_reason(self):
+        return None if AVAILABLE["mean_px"] else "weights gone (i2vbench weights fetch nothing)"
+
+    def score(self, items, cache):
+        return [MetricResult({"mean_px": float(it.video.frames[0].mean()) / 255}) for it in items]
+
+
+class MeanPixelClash(MeanPixel):
+    """A different metric reporting a score of the same name."""
+
+    name = "mean_px_clash"

@@ -70,8 +70,8 @@ KNOWN = {
 def known_run(tmp_path: Path) -> Path:
     run = build_run(tmp_path / "known", "known-model", KNOWN, skipped=("aesthetic_quality",), failed={"c": "OOM"})
     with RunStore(run) as store:
-        store.record_metric_error("temporal_flickering", "d", "cannot be decoded")
         store.record_video("d", "y", "prompt of d", 0, "videos/d.mp4", "0" * 64, 8, 4, 8, 8)
+        store.record_metric_error("temporal_flickering", "d", "cannot be decoded")
     return run
 
 

@@ -49,6 +49,8 @@ class Adapter(ABC):
         for key in ("num_frames", "height", "width"):
             if not isinstance(settings[key], int) or settings[key] < 1:
                 raise ConfigError(f"setting {key} must be a positive integer; got {settings[key]!r}")
+        if settings["height"] % 2 or settings["width"] % 2:
+            raise ConfigError(f"height and width must be even (H.264 yuv420p); got {settings['height']}x{settings['width']}")
         if not isinstance(settings["fps"], (int, float)) or settings["fps"] <= 0:
             raise ConfigError(f"setting fps must be a positive number; got {settings['fps']!r}")
         return settings

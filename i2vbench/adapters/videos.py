@@ -53,7 +53,8 @@ class VideosAdapter(Adapter):
 
     def _match(self, cases: Sequence[Case]) -> dict[str, list[Path]]:
         by_id = {c.id: c for c in cases}
-        by_prompt = {normalize_prompt(c.prompt): c for c in cases}
+        shared = self._shared_prompts(cases)
+        by_prompt = {normalize_prompt(c.prompt): c for c in cases if normalize_prompt(c.prompt) not in shared}
         mode = self.settings["match"]
         matches: dict[str, list[Path]] = {c.id: [] for c in cases}
         for path in self.files:
@@ -66,6 +67,15 @@ class VideosAdapter(Adapter):
                     break
         return matches
 
+    @staticmethod
+    def _shared_prompts(cases: Sequence[Case]) -> set[str]:
+        """Prompts of more than one case: a file named after one cannot say which case it belongs to."""
+        seen: dict[str, int] = {}
+        for c in cases:
+            key = normalize_prompt(c.prompt)
+            seen[key] = seen.get(key, 0) + 1
+        return {k for k, n in seen.items() if n > 1}
+
     def prepare(self, cases: Sequence[Case]) -> dict[str, Any]:
         self._matches = self._match(cases)
         used = {p for paths in self._matches.values() for p in paths[:1]}
@@ -76,6 +86,7 @@ class VideosAdapter(Adapter):
             "cases_without_video": sorted(cid for cid, paths in self._matches.items() if not paths),
             "videos_matching_no_case": [str(p.relative_to(self.folder)) for p in self.files if p not in matched],
             "extra_videos_ignored": {cid: [p.name for p in paths[1:]] for cid, paths in self._matches.items() if len(paths) > 1},
+            "prompts_shared_by_several_cases": sorted(self._shared_prompts(cases)),
         }
 
     def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Path]:

@@ -1,0 +1,106 @@
+"""What a rerun redoes: lost videos, scoring errors, new scores; what it keeps: scores of a metric that
+cannot run on this machine; what it refuses: clashing score names, bad batch sizes, odd frame sizes."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import plugins
+import pytest
+
+from i2vbench.errors import ConfigError
+from i2vbench.metrics import FeatureCache
+from i2vbench.runner import evaluate, load_run_suite
+from i2vbench.store import RunStore
+
+SMALL = ["--set", "num_frames=4", "--set", "height=32", "--set", "width=32"]
+
+
+def rows(run, sql):
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_lost_video_is_made_again_and_scored_again(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    (run / "videos" / "case1.mp4").unlink()
+    code, out, _ = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)
+    assert code == 0 and "generate: 1 done, 2 already done" in out and "evaluate: 1 done, 2 already done" in out
+    assert rows(run, "SELECT COUNT(*) FROM scores WHERE score = 'temporal_flickering'") == [(3,)]
+
+
+def test_scoring_errors_are_tried_again(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    video = run / "videos" / "case0.mp4"
+    good = video.read_bytes()
+    video.write_bytes(b"broken for a moment")
+    assert cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering")[0] == 0
+    assert rows(run, "SELECT case_id FROM metric_errors") == [("case0",)]
+    video.write_bytes(good)
+    code, out, _ = cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering")
+    assert code == 0 and "evaluate: 1 done, 2 already done" in out
+    assert rows(run, "SELECT COUNT(*) FROM metric_errors") == [(0,)]
+
+
+def test_a_metric_that_cannot_run_here_keeps_its_earlier_scores(cli, tmp_path, tiny_suite, monkeypatch):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    with RunStore.open_existing(run) as store:
+        suite = load_run_suite(store)
+        evaluate(store, suite, [plugins.MeanPixel()], progress=False)
+        monkeypatch.setitem(plugins.AVAILABLE, "mean_px", False)
+        summary = evaluate(store, suite, [plugins.MeanPixel()], recompute=True, progress=False)
+        assert any("earlier scores are kept" in n for n in summary.notes)
+        assert store.metric_info()["mean_px"]["status"] == "ran"
+    assert rows(run, "SELECT COUNT(*) FROM scores WHERE metric = 'mean_px'") == [(3,)]
+
+
+def test_two_metrics_may_not_share_a_score_name(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    with RunStore.open_existing(run) as store:
+        suite = load_run_suite(store)
+        evaluate(store, suite, [plugins.MeanPixel()], progress=False)
+        with pytest.raises(ConfigError, match="both report a score named 'mean_px'"):
+            evaluate(store, suite, [plugins.MeanPixelClash()], progress=False)
+    assert rows(run, "SELECT DISTINCT metric FROM scores WHERE score = 'mean_px'") == [("mean_px",)]
+
+
+def test_a_score_added_to_a_metric_is_computed_on_the_next_run(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+
+    class Grown(plugins.MeanPixel):
+        scores = plugins.MeanPixel.scores + (plugins.ScoreSpec("max_px"),)
+
+        def score(self, items, cache: FeatureCache):
+            return [plugins.MetricResult({"mean_px": 0.5, "max_px": 1.0}) for _ in items]
+
+    with RunStore.open_existing(run) as store:
+        suite = load_run_suite(store)
+        evaluate(store, suite, [plugins.MeanPixel()], progress=False)
+        assert evaluate(store, suite, [Grown()], progress=False).done == 3
+    assert rows(run, "SELECT COUNT(*) FROM scores WHERE score = 'max_px'") == [(3,)]
+
+
+@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--batch-size", "-1"], ["--eval-batch-size", "0"]])
+def test_batch_sizes_below_one_are_refused(cli, tmp_path, tiny_suite, args):
+    with pytest.raises(SystemExit):
+        cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r", *args)
+
+
+def test_odd_frame_sizes_are_refused(cli, tmp_path, tiny_suite):
+    code, _, err = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r",
+                       "--set", "height=33")
+    assert code == 2 and "must be even" in err
+
+
+def test_force_deletes_only_the_videos_the_run_wrote(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    keep = run / "videos" / "not-mine.mp4"
+    keep.write_bytes(b"a user's file")
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL, "--force")[0] == 0
+    assert keep.read_bytes() == b"a user's file"
