@@ -177,14 +177,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _print_summary(stage: str, summary: Any) -> None:
     line = f"{stage}: {summary.done} done, {summary.skipped} already done"
     if summary.failed:
@@ -217,9 +209,10 @@ def _generation(args: argparse.Namespace):
 
 def _evaluation(args: argparse.Namespace, store, suite) -> None:
     from . import runner
+    from .devices import resolve_device
     from .report.leaderboard import write_leaderboard
 
-    metrics = runner.resolve_metrics(_split(args.metrics), _device(args.device))
+    metrics = runner.resolve_metrics(_split(args.metrics), resolve_device(args.device))
     summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
                               recompute=args.recompute, progress=not args.no_progress)
     _print_summary("evaluate", summary)

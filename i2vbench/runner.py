@@ -23,7 +23,7 @@ from .adapters.base import Adapter
 from .errors import ConfigError, I2VBenchError, WeightsError
 from .metrics import EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
-from .store import STORE_NAME, RunStore
+from .store import RunStore
 from .suite import Case, Suite
 from .video import Video, file_sha256, read_video, write_video
 
@@ -64,12 +64,14 @@ class RunPlan:
     settings: dict[str, Any]
     suite: Suite
     seed: int
+    runtime_keys: tuple[str, ...] = ()
 
     def generation_config(self) -> dict[str, Any]:
+        """What the videos depend on (runtime-only settings such as the device or chunk sizes excluded)."""
         return {
             "model": self.card.name,
             "adapter": self.card.adapter,
-            "settings": self.settings,
+            "settings": {k: v for k, v in self.settings.items() if k not in self.runtime_keys},
             "seed": self.seed,
             "suite": self.suite.name,
             "suite_manifest_sha256": file_sha256(self.suite.manifest),
@@ -79,7 +81,8 @@ class RunPlan:
         return hashlib.sha256(json.dumps(self.generation_config(), sort_keys=True, default=str).encode()).hexdigest()
 
     def config(self) -> dict[str, Any]:
-        return {"generation": self.generation_config(), "suite_manifest": str(self.suite.manifest),
+        runtime = {k: v for k, v in self.settings.items() if k in self.runtime_keys}
+        return {"generation": self.generation_config(), "runtime": runtime, "suite_manifest": str(self.suite.manifest),
                 "card": self.card.as_dict(), **environment_info()}
 
 
@@ -89,8 +92,9 @@ def adapter_class(card: ModelCard) -> type[Adapter]:
 
 def make_plan(card: ModelCard, overrides: dict[str, Any], suite: Suite, seed: int) -> RunPlan:
     """Resolve the card's settings with ``--set`` overrides (unknown keys are refused)."""
-    settings = adapter_class(card).resolve_settings({**card.settings, **overrides})
-    return RunPlan(card=card, settings=settings, suite=suite, seed=seed)
+    cls = adapter_class(card)
+    settings = cls.resolve_settings({**card.settings, **overrides})
+    return RunPlan(card=card, settings=settings, suite=suite, seed=seed, runtime_keys=tuple(cls.runtime_settings))
 
 
 def open_run(run_dir: Path, plan: RunPlan, force: bool = False) -> RunStore:
@@ -307,10 +311,6 @@ def _prefetch(store: RunStore, ids: list[str], videos: dict[str, dict], batch_si
 
 def run_dir_for(out: str | None, model: str, suite: Suite) -> Path:
     return Path(out) if out else Path("runs") / f"{Path(model).stem}-{suite.name}"
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / STORE_NAME).is_file()
 
 
 def load_run_suite(store: RunStore) -> Suite:

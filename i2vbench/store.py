@@ -85,6 +85,18 @@ CREATE TABLE IF NOT EXISTS metric_errors (
 """
 
 
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts (``settings.width``)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
 class RunStore:
     """Access to one run folder's SQLite store."""
 
@@ -145,9 +157,7 @@ class RunStore:
         if existing is None:
             self._tx([("INSERT INTO run VALUES (1, ?, ?, ?)", (json.dumps(config, sort_keys=True), fingerprint, time.time()))])
         elif existing != fingerprint:
-            old = self.config() or {}
-            diff = sorted(k for k in set(old.get("generation", {})) | set(config.get("generation", {}))
-                          if old.get("generation", {}).get(k) != config.get("generation", {}).get(k))
+            diff = _differences((self.config() or {}).get("generation", {}), config.get("generation", {}))
             raise ConfigError(
                 f"{self.run_dir} holds a run made with a different configuration"
                 + (f" (differs in: {', '.join(diff)})" if diff else "")

@@ -234,24 +234,37 @@ def is_available(name: str) -> bool:
 
 
 def fetch(name: str) -> Path:
-    """Download a weight into the cache (verifying URL downloads against their SHA-256)."""
+    """Download a weight into the cache (verifying URL downloads against their SHA-256 when known)."""
     spec = get_spec(name)
-    if spec.repo_id:
-        from huggingface_hub import HfApi, snapshot_download
+    try:
+        return _fetch_repo(spec) if spec.repo_id else _fetch_url(spec)
+    except WeightsError:
+        raise
+    except Exception as exc:  # network, HTTP and hub errors all mean the same thing to the user
+        raise WeightsError(f"cannot download {spec.name!r} from {spec.source}: {type(exc).__name__}: {exc}") from exc
 
-        files = HfApi().list_repo_files(spec.repo_id, revision=spec.revision)
-        wanted = _choose_repo_files(files, spec.patterns)
-        return Path(snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=wanted))
+
+def _fetch_repo(spec: WeightSpec) -> Path:
+    from huggingface_hub import HfApi, snapshot_download
+
+    files = HfApi().list_repo_files(spec.repo_id, revision=spec.revision)
+    wanted = _choose_repo_files(files, spec.patterns)
+    return Path(snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=wanted))
+
+
+def _fetch_url(spec: WeightSpec) -> Path:
     target = cache_dir() / spec.name / str(spec.filename)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     digest = hashlib.sha256()
-    with urllib.request.urlopen(str(spec.url)) as response, open(partial, "wb") as out:
-        for chunk in iter(lambda: response.read(1 << 20), b""):
-            digest.update(chunk)
-            out.write(chunk)
-    if spec.sha256 and digest.hexdigest() != spec.sha256:
-        partial.unlink()
-        raise WeightsError(f"{spec.url} has sha256 {digest.hexdigest()}, expected {spec.sha256}; not saved")
-    partial.replace(target)
+    try:
+        with urllib.request.urlopen(str(spec.url)) as response, open(partial, "wb") as out:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if spec.sha256 and digest.hexdigest() != spec.sha256:
+            raise WeightsError(f"{spec.url} has sha256 {digest.hexdigest()}, expected {spec.sha256}; not saved")
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target

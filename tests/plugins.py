@@ -19,6 +19,14 @@ class SlowStatic(StaticAdapter):
         return super().generate(cases, seeds=seeds)
 
 
+class RuntimeStatic(StaticAdapter):
+    """``static`` with a setting that changes only how it runs."""
+
+    name = "runtime_static"
+    defaults = {"chunk": 1}
+    runtime_settings = ("chunk",)
+
+
 class NoisyStatic(StaticAdapter):
     """``static`` plus seeded noise: the video depends on the case's seed, and batch composition must not matter."""
 

@@ -104,3 +104,15 @@ def test_force_deletes_only_the_videos_the_run_wrote(cli, tmp_path, tiny_suite):
     keep.write_bytes(b"a user's file")
     assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL, "--force")[0] == 0
     assert keep.read_bytes() == b"a user's file"
+
+
+def test_runtime_settings_may_change_on_resume_and_others_are_named(cli, tmp_path, tiny_suite):
+    card = tmp_path / "rt.yaml"
+    card.write_text('{"name": "rt", "adapter": "plugins:RuntimeStatic"}')
+    run = tmp_path / "r"
+    base = ["--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL]
+    assert cli(*base, "--set", "chunk=1")[0] == 0
+    code, out, _ = cli(*base, "--set", "chunk=4")
+    assert code == 0 and "generate: 0 done, 3 already done" in out
+    code, _, err = cli(*base, "--set", "width=64")
+    assert code == 2 and "differs in: settings.width" in err

@@ -50,3 +50,12 @@ def test_unknown_weight_lists_known_ones():
 def test_weights_check_command(cli, weight_cache):
     code, out, _ = cli("weights", "check")
     assert code == 0 and "consisti2v" in out and "missing (i2vbench weights fetch consisti2v)" in out
+
+
+def test_a_failed_download_says_so_and_leaves_nothing_behind(weight_cache, monkeypatch):
+    spec = weights.WeightSpec(name="toy", licence="MIT", used_by=("x",), url="http://127.0.0.1:9/toy.pth",
+                              filename="toy.pth")
+    monkeypatch.setitem(weights.WEIGHTS, "toy", spec)
+    with pytest.raises(WeightsError, match="cannot download 'toy' from http://127.0.0.1:9/toy.pth"):
+        weights.fetch("toy")
+    assert list((weight_cache / "i2vbench" / "toy").iterdir()) == []

@@ -29,6 +29,9 @@ class Adapter(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     #: What the adapter needs to run, shown by ``i2vbench list models`` (e.g. "GPU, 12 GB, bf16").
     requirements: ClassVar[str] = "CPU"
+    #: Settings that change how, not what, the adapter generates (device, chunk sizes, where the weights lie):
+    #: they are recorded with a run but may change when the run is resumed.
+    runtime_settings: ClassVar[tuple[str, ...]] = ()
     #: How many cases the runner should hand over at once unless ``--batch-size`` says otherwise.
     default_batch_size: ClassVar[int] = 1
 

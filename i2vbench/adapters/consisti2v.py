@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..devices import resolve_device
 from ..errors import ConfigError
 from ..suite import Case
 from ..video import Video
@@ -35,6 +36,7 @@ class ConsistI2VAdapter(Adapter):
     description = "ConsistI2V (TMLR 2024): first-frame attention, FrameInit; 256x256, 16 frames"
     requirements = "GPU, ~8 GB"
     default_batch_size = 4
+    runtime_settings = ("device", "weights", "decode_chunk", "compile")
     defaults: dict[str, Any] = {
         "steps": 50,
         "guidance_scale_txt": 7.5,
@@ -104,14 +106,6 @@ class ConsistI2VAdapter(Adapter):
             return folder
         return weights.locate("consisti2v")
 
-    def _device(self) -> str:
-        import torch
-
-        device = self.settings["device"]
-        if device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return device
-
     def load(self):
         """Load the pipeline once (weights to the device, optional torch.compile of the UNet)."""
         if self.pipeline is None:
@@ -120,7 +114,7 @@ class ConsistI2VAdapter(Adapter):
             from ..consisti2v.pipeline import ConsistI2VPipeline
 
             dtype = getattr(torch, self.settings["dtype"])
-            self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=self._device())
+            self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=resolve_device(self.settings["device"]))
             if self.settings["compile"]:
                 self.pipeline.compile()
         return self.pipeline

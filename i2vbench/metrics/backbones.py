@@ -395,11 +395,6 @@ def dino_frame_features(items: Sequence[EvalItem], cache: FeatureCache, device: 
     return frame_features("dino_vitb16", items, cache, device)
 
 
-def dino_image_features(items: Sequence[EvalItem], cache: FeatureCache, device: str) -> list[torch.Tensor]:
-    """DINO ViT-B/16 CLS features [768] of each reference image (VBench-I2V i2v_subject preprocessing)."""
-    return image_features("dino_vitb16", items, cache, device)
-
-
 def clip_text_features(backbone: str, items: Sequence[EvalItem], cache: FeatureCache, device: str) -> list[torch.Tensor]:
     """CLIP text features [D] of each case's prompt (open_clip's OpenAI BPE tokenizer, 77 tokens, truncated)."""
     import open_clip
