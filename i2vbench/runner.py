@@ -320,4 +320,9 @@ def load_run_suite(store: RunStore) -> Suite:
     config = store.config()
     if not config:
         raise ConfigError(f"{store.run_dir} has no run configuration; create it with 'i2vbench run' or 'generate'")
-    return load_suite(config["suite_manifest"], check_images=False)
+    manifest = Path(config["suite_manifest"])
+    recorded = config["generation"].get("suite_manifest_sha256")
+    if manifest.is_file() and recorded and file_sha256(manifest) != recorded:
+        raise ConfigError(f"the suite manifest {manifest} changed since {store.run_dir} was made: its prompts or labels "
+                          "may no longer be those of the videos. Restore it, or make a new run (or --force)")
+    return load_suite(manifest, check_images=False)

@@ -275,3 +275,13 @@ def test_compare_and_leaderboard_commands(cli, tmp_path):
     assert len(pd.read_csv(tmp_path / "lb_by_category.csv")) == 4
     code, _, err = cli("compare", tmp_path / "nope")
     assert code == 2 and "not a run folder" in err
+
+
+def test_a_stand_in_score_is_not_counted_beside_the_score_it_stands_in_for():
+    from i2vbench.report.aggregate import Score, group_members
+
+    scores = [Score(name, name, "first_frame") for name in ("i2v_background", "i2v_background_clip", "i2v_subject")]
+    both = group_members(scores, {"i2v_background": True, "i2v_background_clip": True, "i2v_subject": True})
+    assert [s.name for s in both["first_frame"]] == ["i2v_background", "i2v_subject"]
+    alone = group_members(scores, {"i2v_background_clip": True, "i2v_subject": True})
+    assert [s.name for s in alone["first_frame"]] == ["i2v_background_clip", "i2v_subject"]

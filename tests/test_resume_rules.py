@@ -116,3 +116,11 @@ def test_runtime_settings_may_change_on_resume_and_others_are_named(cli, tmp_pat
     assert code == 0 and "generate: 0 done, 3 already done" in out
     code, _, err = cli(*base, "--set", "width=64")
     assert code == 2 and "differs in: settings.width" in err
+
+
+def test_evaluating_a_run_whose_manifest_changed_is_refused(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    tiny_suite.write_text(tiny_suite.read_text().replace("number 0", "number zero"))
+    code, _, err = cli("--no-progress", "evaluate", run)
+    assert code == 2 and "changed since" in err

@@ -168,11 +168,18 @@ def ordered_scores(runs: Sequence[RunData]) -> list[Score]:
 
 
 # group scores ------------------------------------------------------------------------------------------------
+#: stand-in scores that measure the same dimension as another score: never counted twice in a group
+STAND_INS = {"i2v_background_clip": "i2v_background"}
+
+
 def group_members(scores: Sequence[Score], present: Mapping[str, bool]) -> dict[str, list[Score]]:
     """Scores that make each group's score: the group's fraction scores that at least one row has a value for
-    (``present[name]``). Scores in physical units (dB, px) are never averaged into a group."""
+    (``present[name]``). Scores in physical units (dB, px) are never averaged into a group, and a stand-in
+    (:data:`STAND_INS`) only counts when the score it stands in for is absent."""
     out: dict[str, list[Score]] = {}
     for s in scores:
+        if s.name in STAND_INS and present.get(STAND_INS[s.name]):
+            continue
         if s.is_fraction and present.get(s.name):
             out.setdefault(s.group, []).append(s)
     return out
