@@ -13,6 +13,7 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .errors import WeightsError, unknown_name
 
@@ -223,6 +224,17 @@ def locate(name: str) -> Path:
     if not path.is_file():
         raise _missing(spec, f"{path} does not exist")
     return path
+
+
+def missing_reason(*checks: Callable[[], object]) -> str | None:
+    """None when every check finds its weights; else the first WeightsError's message (with the fetch
+    command): what a metric's ``unavailable_reason`` reports."""
+    for check in checks:
+        try:
+            check()
+        except WeightsError as exc:
+            return str(exc)
+    return None
 
 
 def is_available(name: str) -> bool:

@@ -242,12 +242,7 @@ WEIGHT_FILES: dict[str, WeightFile] = {
 
 def missing_weights(*names: str) -> str | None:
     """None when every named backbone's weights are in the cache, else why not (with the fetch command)."""
-    for name in names:
-        try:
-            WEIGHT_FILES[name].path()
-        except WeightsError as exc:
-            return str(exc)
-    return None
+    return weights.missing_reason(*(WEIGHT_FILES[name].path for name in names))
 
 
 def dreamsim_missing() -> str | None:

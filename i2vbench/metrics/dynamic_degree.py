@@ -8,7 +8,6 @@ import torch
 from torch import Tensor
 
 from .. import weights
-from ..errors import WeightsError
 from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
 from .raft import MIN_PADDED_SIDE, RAFT_WEIGHTS, flow_magnitude, load_raft, over_consecutive_pairs
 
@@ -72,11 +71,7 @@ class DynamicDegree(Metric):
         self._model: torch.nn.Module | None = None
 
     def unavailable_reason(self) -> str | None:
-        try:
-            weights.locate(RAFT_WEIGHTS.name)
-        except WeightsError as exc:
-            return str(exc)
-        return None
+        return weights.missing_reason(lambda: weights.locate(RAFT_WEIGHTS.name))
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         results = [MetricResult(error=self._unscorable(item)) for item in items]

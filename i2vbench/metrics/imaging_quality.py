@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from .. import weights
-from ..errors import WeightsError
 from .backbones import CHUNK, read_state_dict
 from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
 
@@ -66,11 +65,7 @@ class ImagingQuality(Metric):
         if importlib.util.find_spec("pyiqa") is None:
             return ("needs the optional 'pyiqa' package for MUSIQ (pip install pyiqa) and its weights "
                     f"('{weights.fetch_command(MUSIQ_WEIGHT)}')")
-        try:
-            weights.locate(MUSIQ_WEIGHT)
-        except WeightsError as exc:
-            return str(exc)
-        return None
+        return weights.missing_reason(lambda: weights.locate(MUSIQ_WEIGHT))
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         if self._model is None:

@@ -99,11 +99,7 @@ class MotionSmoothness(Metric):
         self._model: AMTS | None = None
 
     def unavailable_reason(self) -> str | None:
-        try:
-            amt_checkpoint_path()
-        except WeightsError as exc:
-            return str(exc)
-        return None
+        return weights.missing_reason(amt_checkpoint_path)
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         results = [MetricResult(error=self._unscorable(item)) for item in items]

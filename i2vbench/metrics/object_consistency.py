@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from .. import weights
-from ..errors import WeightsError
 from .backbones import WeightFile
 from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
 from .overall_consistency import middle_indices
@@ -77,11 +76,7 @@ class FrameLabelMetric(Metric):
         self._loaded: tuple[Any, Any] | None = None
 
     def unavailable_reason(self) -> str | None:
-        try:
-            WeightFile(self.weight, _HF_WEIGHT_FILES).path()
-        except WeightsError as exc:
-            return str(exc)
-        return None
+        return weights.missing_reason(WeightFile(self.weight, _HF_WEIGHT_FILES).path)
 
     def loaded(self) -> tuple[Any, Any]:
         """(model, processor), loaded on first use."""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import WeightsError
+from .. import weights
 from .backbones import CHUNK, WeightFile, clip_frames, read_state_dict
 from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
 from .viclip import ViCLIP, ViCLIPConfig, load_viclip
@@ -60,11 +60,7 @@ class OverallConsistency(Metric):
         self._model: ViCLIP | None = None
 
     def unavailable_reason(self) -> str | None:
-        try:
-            VICLIP_FILE.path()
-        except WeightsError as exc:
-            return str(exc)
-        return None
+        return weights.missing_reason(VICLIP_FILE.path)
 
     def model(self) -> ViCLIP:
         if self._model is None:
