@@ -62,6 +62,18 @@ class MetricResult:
     error: str | None = None
 
 
+def score_scorable(items: Sequence[EvalItem], unscorable: Callable[[EvalItem], str | None],
+                   score_some: Callable[[list[EvalItem]], list[MetricResult]]) -> list[MetricResult]:
+    """One result per item: an error for each item ``unscorable`` names a reason for, and ``score_some``'s
+    results (called once, on the rest, in order) for the others."""
+    results = [MetricResult(error=unscorable(item)) for item in items]
+    scorable = [i for i, result in enumerate(results) if result.error is None]
+    if scorable:
+        for i, result in zip(scorable, score_some([items[i] for i in scorable])):
+            results[i] = result
+    return results
+
+
 class FeatureCache:
     """Backbone outputs for one batch, computed on first request and shared by every metric."""
 

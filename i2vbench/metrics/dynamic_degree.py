@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .. import weights
-from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
+from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec, score_scorable
 from .raft import MIN_PADDED_SIDE, RAFT_WEIGHTS, flow_magnitude, load_raft, over_consecutive_pairs
 
 #: A pair's motion is the mean of its largest 5% flow magnitudes.
@@ -74,21 +74,20 @@ class DynamicDegree(Metric):
         return weights.missing_reason(lambda: weights.locate(RAFT_WEIGHTS.name))
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
-        results = [MetricResult(error=self._unscorable(item)) for item in items]
-        scorable = [i for i, result in enumerate(results) if result.error is None]
-        if not scorable:
-            return results
+        return score_scorable(items, self._unscorable, self._score_videos)
+
+    def _score_videos(self, items: list[EvalItem]) -> list[MetricResult]:
         if self._model is None:
             self._model = load_raft(self.device)
         model = self._model
-        clips = [items[i].video.frames[sampled_indices(items[i].video.num_frames, items[i].video.fps)]
-                 for i in scorable]
+        clips = [it.video.frames[sampled_indices(it.video.num_frames, it.video.fps)] for it in items]
         pair_scores = over_consecutive_pairs(
             clips, lambda first, second: top_fraction_mean(flow_magnitude(model, first, second)), self.device)
-        for i, clip, scores in zip(scorable, clips, pair_scores):
-            threshold, required = motion_threshold(*items[i].video.size), required_moving_pairs(len(clip))
+        results = []
+        for item, clip, scores in zip(items, clips, pair_scores):
+            threshold, required = motion_threshold(*item.video.size), required_moving_pairs(len(clip))
             moving = is_dynamic(scores.tolist(), threshold, required)
-            results[i] = MetricResult({"dynamic_degree": float(moving), "dynamic_magnitude": scores.mean().item()})
+            results.append(MetricResult({"dynamic_degree": float(moving), "dynamic_magnitude": scores.mean().item()}))
         return results
 
     @staticmethod

@@ -14,7 +14,7 @@ from .. import weights
 from ..errors import WeightsError
 from ..weights import WEIGHTS
 from .amt import AMTS
-from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
+from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec, score_scorable
 from .raft import MIN_PADDED_SIDE, over_consecutive_pairs, pad_to_multiple
 
 AMT_WEIGHTS = WEIGHTS["amt_s"]
@@ -102,17 +102,15 @@ class MotionSmoothness(Metric):
         return weights.missing_reason(amt_checkpoint_path)
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
-        results = [MetricResult(error=self._unscorable(item)) for item in items]
-        scorable = [i for i, result in enumerate(results) if result.error is None]
-        if not scorable:
-            return results
+        return score_scorable(items, self._unscorable, self._score_videos)
+
+    def _score_videos(self, items: list[EvalItem]) -> list[MetricResult]:
         if self._model is None:
             self._model = load_amt(self.device)
-        videos = [items[i].video.frames for i in scorable]
+        videos = [it.video.frames for it in items]
         midpoints = interpolate_midpoints(videos, midpoint_interpolator(self._model), self.device)
-        for i, video, predicted in zip(scorable, videos, midpoints):
-            results[i] = MetricResult({"motion_smoothness": smoothness_score(video[1::2][: len(predicted)], predicted)})
-        return results
+        return [MetricResult({"motion_smoothness": smoothness_score(video[1::2][: len(predicted)], predicted)})
+                for video, predicted in zip(videos, midpoints)]
 
     @staticmethod
     def _unscorable(item: EvalItem) -> str | None:
