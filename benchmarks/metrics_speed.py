@@ -7,6 +7,7 @@ VBench's scripts follow: one video per call, one frame per network call, no feat
 
     python benchmarks/metrics_speed.py                 # GPU if there is one
     python benchmarks/metrics_speed.py --videos 4 --device cpu --batches 1,4
+    python benchmarks/metrics_speed.py --precision fp32  # the reference numerics everywhere
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def random_networks() -> None:
     motion_smoothness.load_amt = lambda device: AMTS().eval().to(device)
 
 
-def make_metric(name: str, device: str) -> Metric:
-    metric = get_metric(name)(device=device)
+def make_metric(name: str, device: str, precision: str) -> Metric:
+    metric = get_metric(name)(device=device, precision=precision)
     metric.unavailable_reason = lambda: None  # random weights stand in for the cached ones
     if name == "overall_consistency":
         from i2vbench.metrics.overall_consistency import VICLIP_CONFIG
@@ -112,13 +113,13 @@ def throughput(metrics: list[Metric], items: list[EvalItem], batch: int, shared:
     """Videos per second scoring ``items`` in batches, one FeatureCache per batch (shared by all metrics)
     or one per metric and batch (nothing shared)."""
     for metric in metrics:  # warm-up: load networks, pick kernels
-        metric.score(items[:1], FeatureCache())
+        metric.run(items[:1], FeatureCache())
     _sync(device)
     start = time.perf_counter()
     for s in range(0, len(items), batch):
         chunk, cache = items[s : s + batch], FeatureCache()
         for metric in metrics:
-            results = metric.score(chunk, cache if shared else FeatureCache())
+            results = metric.run(chunk, cache if shared else FeatureCache())
             errors = [r.error for r in results if r.error]
             if errors:
                 raise RuntimeError(f"{metric.name}: {errors[0]}")
@@ -131,6 +132,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--videos", type=int, default=32, help="videos per measurement")
     parser.add_argument("--batches", default="1,16")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as 'i2vbench evaluate'")
     parser.add_argument("--metrics", default=",".join(RANDOM_WEIGHT_METRICS))
     parser.add_argument("--reference-videos", type=int, default=0,
                         help="videos for the one-frame-at-a-time path (default: --videos)")
@@ -146,11 +148,12 @@ def main() -> None:
     items = synthetic_items(args.videos, folder)
     ref_items = items[: args.reference_videos or args.videos]
     names = [n for n in args.metrics.split(",") if n]
-    metrics = {n: make_metric(n, args.device) for n in names}
+    metrics = {n: make_metric(n, args.device, args.precision) for n in names}
     batches = [int(b) for b in args.batches.split(",")]
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     print(f"device: {name}; torch {torch.__version__}; {len(items)} videos of 16x256x256; random weights")
 
+    print("bf16 metrics: " + (", ".join(n for n, m in metrics.items() if m.precision == "bf16") or "none"))
     header = f"{'metric':<24}" + "".join(f"{f'batch {b} v/s':>15}" for b in batches) + f"{'1-by-1 v/s':>13}{'speed-up':>10}"
     print(header)
     rows = [(n, [metrics[n]]) for n in names] + [("all (shared features)", list(metrics.values()))]

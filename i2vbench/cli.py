@@ -76,6 +76,10 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", action="append",
                    help="metrics to compute (comma-separated, repeatable; default: all installed)")
     p.add_argument("--device", default="auto", help="device for metric networks: auto, cpu, cuda, cuda:1 (default auto)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="metric numerics: auto = bf16 autocast on CUDA for the networks that keep their accuracy in it "
+                        "(DINO, CLIP, ViCLIP, OWLv2, BLIP), fp32 otherwise; fp32 = the reference implementations' "
+                        "numerics everywhere (slower). Recorded per metric; a run folder keeps one (default auto)")
     p.add_argument("--eval-batch-size", type=positive_int, default=16, help="videos decoded and scored together (default 16)")
     p.add_argument("--recompute", action="store_true", help="recompute the chosen metrics even where scores exist")
 
@@ -212,7 +216,7 @@ def _evaluation(args: argparse.Namespace, store, suite) -> None:
     from .devices import resolve_device
     from .report.leaderboard import write_leaderboard
 
-    metrics = runner.resolve_metrics(_split(args.metrics), resolve_device(args.device))
+    metrics = runner.resolve_metrics(_split(args.metrics), resolve_device(args.device), args.precision)
     summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
                               recompute=args.recompute, progress=not args.no_progress)
     _print_summary("evaluate", summary)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .adapters.base import Adapter
 from .errors import ConfigError, I2VBenchError, WeightsError
-from .metrics import EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
+from .metrics import PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .store import RunStore
 from .suite import Case, Suite
@@ -197,10 +197,12 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
         summary.done += 1
 
 
-def resolve_metrics(names: Sequence[str] | None, device: str) -> list[Metric]:
-    """Instantiate the named metrics (all installed ones when ``names`` is empty); two metrics may not
-    report a score under the same name."""
-    metrics = [get_metric(n)(device=device) for n in dict.fromkeys(names or metric_names())]
+def resolve_metrics(names: Sequence[str] | None, device: str, precision: str = "auto") -> list[Metric]:
+    """Instantiate the named metrics (all installed ones when ``names`` is empty) on ``device`` in
+    ``precision`` (see :data:`.metrics.base.PRECISIONS`); two metrics may not report a score under the same name."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    metrics = [get_metric(n)(device=device, precision=precision) for n in dict.fromkeys(names or metric_names())]
     _check_score_names(metrics, {})
     return metrics
 
@@ -214,6 +216,15 @@ def _check_score_names(metrics: Sequence[Metric], owners: dict[str, str]) -> Non
             if other != metric.name:
                 raise ConfigError(f"metrics {other!r} and {metric.name!r} both report a score named {spec.name!r}; "
                                   "rename one of them (score names are columns of the run store)")
+
+
+def _check_precisions(store: RunStore, metrics: Sequence[Metric], info: dict[str, dict]) -> None:
+    """Refuse to add scores in another precision to a metric's earlier scores: the two would be averaged."""
+    clashes = [f"{m.name} (scored in {info[m.name]['precision']}, now {m.precision})" for m in metrics
+               if info.get(m.name, {}).get("precision") not in (None, m.precision) and store.has_scores(m.name)]
+    if clashes:
+        raise ConfigError(f"{store.run_dir} holds scores made in another precision: {'; '.join(clashes)}. Score in "
+                          "the recorded precision (--precision), or pass --recompute to score every video again")
 
 
 def video_path(store: RunStore, stored: str) -> Path:
@@ -230,9 +241,12 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
     _check_score_names(metrics, store.score_owners())
     runnable = []
     info = store.metric_info()
+    reasons = {m.name: m.unavailable_reason() for m in metrics}
+    if not recompute:
+        _check_precisions(store, [m for m in metrics if reasons[m.name] is None], info)
     for metric in metrics:
         specs = [s.__dict__ for s in metric.scores]
-        reason = metric.unavailable_reason()
+        reason = reasons[metric.name]
         if reason and info.get(metric.name, {}).get("status") == "ran":
             summary.notes.append(f"{metric.name}: not run here ({reason}); its earlier scores are kept")
         elif reason:
@@ -242,7 +256,7 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
             if recompute:
                 store.clear_metric(metric.name)
             # recorded before scoring, so that scores of an interrupted evaluation already show in reports
-            store.set_metric_status(metric.name, metric.group, "ran", specs)
+            store.set_metric_status(metric.name, metric.group, "ran", specs, precision=metric.precision)
             runnable.append(metric)
     cases = {c.id: c for c in suite}
     videos = {cid: row for cid, row in store.videos().items() if cid in cases}
@@ -273,7 +287,7 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
 
 def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: FeatureCache, summary: StageSummary) -> None:
     try:
-        results = metric.score(items, cache)
+        results = metric.run(items, cache)
         if len(results) != len(items):
             raise I2VBenchError(f"metric {metric.name} returned {len(results)} results for {len(items)} videos")
     except Exception as exc:  # a failing batch: score one by one so one bad video cannot sink the rest

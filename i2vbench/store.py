@@ -5,7 +5,8 @@ Plain tables, readable with any SQLite client::
     run(id=1, config TEXT json, fingerprint TEXT, created_at)
     cases(case_id PK, category, prompt, seed, status 'done'|'failed', error, updated_at)
     videos(case_id PK, path, sha256, fps, num_frames, height, width, created_at)
-    metrics(metric PK, metric_group, status 'ran'|'skipped', reason, specs TEXT json, updated_at)
+    metrics(metric PK, metric_group, status 'ran'|'skipped', reason, specs TEXT json, updated_at,
+            precision 'fp32'|'bf16' of the scores)
     scores(case_id, metric, score, value, PK(case_id, score))
     frame_scores(case_id, score, frame, value, PK(case_id, score, frame))
     metric_errors(case_id, metric, error, PK(case_id, metric))
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS metrics (
     status TEXT NOT NULL CHECK (status IN ('ran', 'skipped')),
     reason TEXT,
     specs TEXT NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    precision TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     case_id TEXT NOT NULL,
@@ -107,11 +109,18 @@ class RunStore:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.conn.executescript(_SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.OperationalError) as exc:
             raise ConfigError(
                 f"cannot create the run store in {self.run_dir} ({exc}); choose a writable folder with --out"
             ) from exc
         self.conn.execute("PRAGMA journal_mode=WAL")
+
+    def _migrate(self) -> None:
+        """Bring a store written by an earlier version up to the current schema."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(metrics)")}
+        if "precision" not in columns:
+            self.conn.execute("ALTER TABLE metrics ADD COLUMN precision TEXT")
 
     @classmethod
     def open_existing(cls, run_dir: str | Path) -> "RunStore":
@@ -196,15 +205,23 @@ class RunStore:
         return {row[0]: dict(zip(cols, row)) for row in cur}
 
     # metrics and scores ------------------------------------------------------------------------
-    def set_metric_status(self, metric: str, group: str, status: str, specs: list[dict], reason: str | None = None) -> None:
-        """Record that a metric ran or was skipped (with why), and how its scores aggregate (``specs``)."""
-        self._tx([("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
-                   (metric, group, status, reason, json.dumps(specs), time.time()))])
+    def set_metric_status(self, metric: str, group: str, status: str, specs: list[dict], reason: str | None = None,
+                          precision: str | None = None) -> None:
+        """Record that a metric ran (in which ``precision``) or was skipped (with why), and how its scores
+        aggregate (``specs``)."""
+        self._tx([("INSERT OR REPLACE INTO metrics (metric, metric_group, status, reason, specs, updated_at, precision) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (metric, group, status, reason, json.dumps(specs), time.time(), precision))])
 
     def metric_info(self) -> dict[str, dict]:
-        """metric -> {group, status, reason, specs}."""
-        cur = self.conn.execute("SELECT metric, metric_group, status, reason, specs FROM metrics ORDER BY metric")
-        return {m: {"group": g, "status": s, "reason": r, "specs": json.loads(sp)} for m, g, s, r, sp in cur}
+        """metric -> {group, status, reason, specs, precision}."""
+        cur = self.conn.execute("SELECT metric, metric_group, status, reason, specs, precision FROM metrics ORDER BY metric")
+        return {m: {"group": g, "status": s, "reason": r, "specs": json.loads(sp), "precision": p}
+                for m, g, s, r, sp, p in cur}
+
+    def has_scores(self, metric: str) -> bool:
+        """Whether any video holds a score of ``metric``."""
+        return self.conn.execute("SELECT 1 FROM scores WHERE metric = ? LIMIT 1", (metric,)).fetchone() is not None
 
     def scored_cases(self, metric: str, score_names: Sequence[str]) -> set[str]:
         """Cases holding a value of every one of ``metric``'s scores. Cases with a recorded error are not

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..registry import METRIC_GROUP, load_plugin, plugin_targets
-from .base import GROUPS, EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
+from .base import GROUPS, PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
 
-__all__ = ["GROUPS", "EvalItem", "FeatureCache", "Metric", "MetricResult", "ScoreSpec", "metric_names", "get_metric"]
+__all__ = ["GROUPS", "PRECISIONS", "EvalItem", "FeatureCache", "Metric", "MetricResult", "ScoreSpec", "metric_names", "get_metric"]
 
 
 def metric_names() -> list[str]:

@@ -29,6 +29,7 @@ class AestheticQuality(Metric):
 
     name = "aesthetic_quality"
     group = "visual_quality"
+    bf16_ok = True
     scores = (ScoreSpec("aesthetic_quality"),)
     backbones = ("clip_vit_l14", "laion_aesthetic_l14")
     description = "LAION aesthetic predictor on CLIP ViT-L/14 frames (VBench)"

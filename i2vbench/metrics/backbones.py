@@ -4,7 +4,8 @@ Networks are loaded lazily from the weights cache (never downloaded here), once 
 Features are computed once per evaluation batch and shared through the :class:`FeatureCache`, per video, so
 that two metrics on the same backbone and preprocessing (e.g. ``subject_consistency`` and ``i2v_subject`` on
 DINO) never run it twice, even when they score different subsets of the batch. All frames of all videos of a
-batch go through the network together, in chunks, under ``torch.inference_mode`` (bf16 autocast on CUDA).
+batch go through the network together, in chunks, under the calling metric's numerics (bf16 autocast when
+its precision is bf16; features computed under different numerics are cached apart).
 Every feature is L2-normalised and returned as a float32 CPU tensor.
 
 Preprocessing follows VBench (``vbench/utils.py``, ``vbench2_beta_i2v/utils.py``), which pins
@@ -14,7 +15,6 @@ image of the I2V dimensions) is always antialiased by PIL.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import math
 import zipfile
@@ -340,8 +340,7 @@ def embed_batches(extractor: Extractor, inputs: Sequence[torch.Tensor], device: 
     for i, x in enumerate(inputs):
         by_shape.setdefault(tuple(x.shape[1:]), []).append(i)
     out: list[torch.Tensor | None] = [None] * len(inputs)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode():
         for indices in by_shape.values():
             stacked = torch.cat([inputs[i] for i in indices])
             feats = torch.cat([extractor.embed(model, stacked[s : s + chunk].to(dev, non_blocking=True)).float()
@@ -356,10 +355,12 @@ def _item_key(item: EvalItem) -> tuple[str, int]:
     return item.case.id, id(item.video)
 
 
-def _per_item(cache: FeatureCache, key: str, items: Sequence[EvalItem],
+def _per_item(cache: FeatureCache, key: str, items: Sequence[EvalItem], device: str,
               compute: Callable[[Sequence[EvalItem]], list[torch.Tensor]]) -> list[torch.Tensor]:
-    """Per-video values under ``key`` in the batch cache; the videos not yet there are computed together."""
-    store: dict = cache.get(key, dict)
+    """Per-video values under ``key`` (and the numerics in force on ``device``) in the batch cache; the videos
+    not yet there are computed together."""
+    bf16 = torch.is_autocast_enabled(torch.device(device).type)
+    store: dict = cache.get(f"{key}@{'bf16' if bf16 else 'fp32'}", dict)
     missing = [it for it in items if _item_key(it) not in store]
     if missing:
         for item, value in zip(missing, compute(missing)):
@@ -374,14 +375,14 @@ def _frames_tensor(item: EvalItem) -> torch.Tensor:
 def frame_features(backbone: str, items: Sequence[EvalItem], cache: FeatureCache, device: str) -> list[torch.Tensor]:
     """Features [T, D] of every frame of every video, with the backbone's video preprocessing."""
     ex = EXTRACTORS[backbone]
-    return _per_item(cache, f"{backbone}/frames", items,
+    return _per_item(cache, f"{backbone}/frames", items, device,
                      lambda todo: embed_batches(ex, [ex.frames(_frames_tensor(it)) for it in todo], device))
 
 
 def image_features(backbone: str, items: Sequence[EvalItem], cache: FeatureCache, device: str) -> list[torch.Tensor]:
     """Features [D] of each case's input image cropped to its video's aspect ratio (:func:`reference_image`)."""
     ex = EXTRACTORS[backbone]
-    return _per_item(cache, f"{backbone}/image", items, lambda todo: [
+    return _per_item(cache, f"{backbone}/image", items, device, lambda todo: [
         f[0] for f in embed_batches(ex, [ex.image(reference_image(it))[None] for it in todo], device)])
 
 
@@ -400,4 +401,4 @@ def clip_text_features(backbone: str, items: Sequence[EvalItem], cache: FeatureC
         with torch.inference_mode():
             return list(F.normalize(model.encode_text(tokens).float(), dim=-1).cpu())
 
-    return _per_item(cache, f"{backbone}/text", items, compute)
+    return _per_item(cache, f"{backbone}/text", items, device, compute)

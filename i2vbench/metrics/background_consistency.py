@@ -20,6 +20,7 @@ class BackgroundConsistency(Metric):
 
     name = "background_consistency"
     group = "visual_quality"
+    bf16_ok = True
     scores = (ScoreSpec("background_consistency", frame_weighted=True),)
     backbones = ("clip_vit_b32",)
     description = "CLIP ViT-B/32 feature stability across frames (VBench)"

@@ -6,9 +6,10 @@ and shared through :class:`FeatureCache`, so two metrics on the same network nev
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 
@@ -16,6 +17,19 @@ from ..suite import Case
 from ..video import Video, fit_image
 
 GROUPS = ("visual_quality", "first_frame", "motion", "text_alignment")
+
+#: ``auto``: bf16 autocast on CUDA for metrics whose networks are accurate in it, fp32 elsewhere; ``fp32``:
+#: fp32 everywhere (the numerics of the reference implementations); ``bf16``: bf16 wherever a metric allows
+#: it, on any device.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, device: str, bf16_ok: bool) -> str:
+    """The precision (``bf16`` or ``fp32``) a metric computes in, from the requested mode."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    wanted = precision == "bf16" or (precision == "auto" and device.startswith("cuda"))
+    return "bf16" if wanted and bf16_ok else "fp32"
 
 
 @dataclass(frozen=True)
@@ -95,9 +109,28 @@ class Metric(ABC):
     #: Names of the shared backbones the metric reads from the FeatureCache (informational).
     backbones: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    #: Whether the metric's networks keep their accuracy under bf16 autocast (iterative flow refinement,
+    #: weight-standardised convolutions and perceptual distances do not: they stay fp32).
+    bf16_ok: ClassVar[bool] = False
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
         self.device = device
+        self.precision = resolve_precision(precision, device, self.bf16_ok)
+
+    @contextlib.contextmanager
+    def numerics(self) -> Iterator[None]:
+        """Inference mode, with bf16 autocast on the metric's device when its precision is bf16."""
+        import torch
+
+        device_type = torch.device(self.device).type
+        with torch.inference_mode(), torch.autocast(device_type, dtype=torch.bfloat16,
+                                                    enabled=self.precision == "bf16"):
+            yield
+
+    def run(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
+        """:meth:`score` under the metric's :meth:`numerics`: how the runner and benchmarks call a metric."""
+        with self.numerics():
+            return self.score(items, cache)
 
     def unavailable_reason(self) -> str | None:
         """None if the metric can run here; otherwise why not and how to fix it (e.g. the fetch command)."""

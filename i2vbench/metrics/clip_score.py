@@ -20,6 +20,7 @@ class ClipScore(Metric):
 
     name = "clip_score"
     group = "text_alignment"
+    bf16_ok = True
     scores = (ScoreSpec("clip_score"),)
     backbones = ("clip_vit_l14",)
     description = "frame-averaged CLIP ViT-L/14 image-text cosine"

@@ -66,8 +66,8 @@ class DynamicDegree(Metric):
     backbones = ("raft",)
     description = "fraction of videos that move (RAFT optical flow, VBench)"
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(device, precision)
         self._model: torch.nn.Module | None = None
 
     def unavailable_reason(self) -> str | None:

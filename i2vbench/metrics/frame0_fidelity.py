@@ -72,8 +72,8 @@ class Frame0Fidelity(Metric):
     scores = (ScoreSpec("frame0_ssim"), ScoreSpec("frame0_psnr", unit="dB"))
     description = "PSNR / SSIM (and LPIPS when its weights are cached) of frame 0 against the input image"
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(device, precision)
         self.with_lpips = lpips_available()
         if self.with_lpips:
             self.scores = (*type(self).scores, LPIPS_SPEC)

@@ -55,6 +55,7 @@ class I2VSubject(Metric):
 
     name = "i2v_subject"
     group = "first_frame"
+    bf16_ok = True
     scores = (ScoreSpec("i2v_subject"),)
     backbones = ("dino_vitb16",)
     description = "input-image subject kept: DINO ViT-B/16 (VBench-I2V)"
@@ -81,6 +82,7 @@ class I2VBackground(Metric):
 
     name = "i2v_background"
     group = "first_frame"
+    bf16_ok = True
     scores = (ScoreSpec("i2v_background"),)
     backbones = ("dreamsim_ensemble",)
     description = "input-image background kept: DreamSim (VBench-I2V)"
@@ -107,6 +109,7 @@ class I2VBackgroundClip(Metric):
 
     name = "i2v_background_clip"
     group = "first_frame"
+    bf16_ok = True
     scores = (ScoreSpec("i2v_background_clip"),)
     backbones = ("clip_vit_b32",)
     description = "input-image background kept: i2v_background's formula on CLIP ViT-B/32 (not DreamSim)"

@@ -57,8 +57,8 @@ class ImagingQuality(Metric):
     backbones = ("musiq_spaq",)
     description = "MUSIQ-SPAQ frame quality / 100 (VBench; needs pyiqa)"
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(device, precision)
         self._model: torch.nn.Module | None = None
 
     def unavailable_reason(self) -> str | None:

@@ -94,8 +94,8 @@ class MotionSmoothness(Metric):
     backbones = ("amt_s",)
     description = "odd frames predicted by AMT-S frame interpolation from the even ones (VBench)"
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(device, precision)
         self._model: AMTS | None = None
 
     def unavailable_reason(self) -> str | None:

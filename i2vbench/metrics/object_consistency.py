@@ -8,7 +8,6 @@ per frame and the frame-weighted aggregation are VBench's. :class:`FrameLabelMet
 
 from __future__ import annotations
 
-import contextlib
 from abc import abstractmethod
 from typing import Any, ClassVar, Sequence
 
@@ -46,12 +45,6 @@ def frame_chunks(frames: Sequence[np.ndarray], device: str) -> list[tuple[int, i
     return [(s, min(s + chunk, len(frames))) for s in range(0, len(frames), chunk)]
 
 
-def autocast(device: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing elsewhere."""
-    dev = torch.device(device)
-    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
-
-
 class FrameLabelMetric(Metric):
     """VBench's frame-weighted success rate of a label over 16 frames.
 
@@ -63,6 +56,7 @@ class FrameLabelMetric(Metric):
     """
 
     group = "text_alignment"
+    bf16_ok = True
     num_frames: ClassVar[int] = 16
     #: The ``Case`` field holding the label.
     label: ClassVar[str]
@@ -71,8 +65,8 @@ class FrameLabelMetric(Metric):
     model_class: ClassVar[str]
     processor_class: ClassVar[str]
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(device, precision)
         self._loaded: tuple[Any, Any] | None = None
 
     def unavailable_reason(self) -> str | None:
@@ -116,7 +110,7 @@ def detection_scores(model: Any, processor: Any, frames: Sequence[np.ndarray], q
     for start, stop in frame_chunks(frames, device):
         inputs = processor(text=[[q] for q in queries[start:stop]], images=list(frames[start:stop]),
                            return_tensors="pt").to(device)
-        with torch.inference_mode(), autocast(device):
+        with torch.inference_mode():
             logits = model(**inputs).logits  # [n, boxes, 1 query]
         out.append(torch.sigmoid(logits.float().amax(dim=(1, 2))).cpu())
     return torch.cat(out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Sequence
 
 import numpy as np
@@ -50,13 +49,14 @@ class OverallConsistency(Metric):
 
     name = "overall_consistency"
     group = "text_alignment"
+    bf16_ok = True
     scores = (ScoreSpec("overall_consistency"),)
     backbones = ("viclip_l14",)
     description = "ViCLIP ViT-L/14 video-prompt cosine over 8 frames (VBench)"
     num_frames = 8
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
+    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(device, precision)
         self._model: ViCLIP | None = None
 
     def unavailable_reason(self) -> str | None:
@@ -79,8 +79,7 @@ class OverallConsistency(Metric):
         videos = torch.stack([self.clip(item) for item in items])
         tokens = tokenize([item.case.prompt for item in items], model.config.context_length)
         per_call = max(1, CHUNK.get(dev.type, CHUNK["cpu"]) // self.num_frames)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode():
             video_feats = torch.cat([model.encode_vision(videos[s : s + per_call].to(dev)).float().cpu()
                                      for s in range(0, len(items), per_call)])
             text_feats = model.encode_text(tokens.to(dev)).float().cpu()

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .base import ScoreSpec
-from .object_consistency import FrameLabelMetric, autocast, frame_chunks
+from .object_consistency import FrameLabelMetric, frame_chunks
 
 #: The caption prefix of BLIP's captioning fine-tune and of Tag2Text; stripped from every caption.
 CAPTION_PROMPT = "a picture of "
@@ -26,7 +26,7 @@ def caption_frames(model: Any, processor: Any, frames: Sequence[np.ndarray], dev
     for start, stop in frame_chunks(frames, device):
         n = stop - start
         inputs = processor(images=list(frames[start:stop]), text=[CAPTION_PROMPT] * n, return_tensors="pt").to(device)
-        with torch.inference_mode(), autocast(device):
+        with torch.inference_mode():
             tokens = model.generate(**inputs, **GENERATION)
         for text in processor.batch_decode(tokens, skip_special_tokens=True):
             captions.append(text.strip().lower().removeprefix(CAPTION_PROMPT.strip()).strip())

@@ -43,6 +43,7 @@ class SubjectConsistency(Metric):
 
     name = "subject_consistency"
     group = "visual_quality"
+    bf16_ok = True
     scores = (ScoreSpec("subject_consistency", frame_weighted=True),)
     backbones = ("dino_vitb16",)
     description = "DINO ViT-B/16 feature stability across frames (VBench)"

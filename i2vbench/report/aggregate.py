@@ -10,7 +10,7 @@ weight lets subsets (categories) and bootstrap resamples of cases use the same f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -63,6 +63,7 @@ class RunData:
     sums: pd.DataFrame           # index case_id, one column per score name: numerator of the dataset ratio
     weights: pd.DataFrame        # same shape: 1 per scored video, or its frame count when frame-weighted
     errors: pd.DataFrame         # metric_errors rows
+    precisions: dict[str, str] = field(default_factory=dict)  # metric -> "fp32" | "bf16", where recorded
 
     @property
     def name(self) -> str:
@@ -141,8 +142,10 @@ def load_run(run_dir: str | Path) -> RunData:
         else:
             values = score_rows[(score_rows["score"] == name) & score_rows["value"].notna()].set_index("case_id")["value"]
             sums[name], weights[name] = values, pd.Series(1.0, index=values.index)
+    precisions = {m: item["precision"] for m, item in info.items() if item["status"] == "ran" and item["precision"]}
     return RunData(run_dir=Path(run_dir), config=config, cases=cases, videos=videos, scores=scores, skipped=skipped,
-                   sums=pd.DataFrame(sums, dtype=float), weights=pd.DataFrame(weights, dtype=float), errors=errors)
+                   sums=pd.DataFrame(sums, dtype=float), weights=pd.DataFrame(weights, dtype=float), errors=errors,
+                   precisions=precisions)
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> list[RunData]:

@@ -24,7 +24,7 @@ from .aggregate import (
 )
 
 ID_COLUMNS = ("run", "model", "suite", "seed", "settings", "cases", "videos", "failed", "scored", "score_errors",
-              "skipped_metrics")
+              "skipped_metrics", "bf16_metrics")
 
 
 def case_counts(run: RunData, cases: Iterable[str] | None = None) -> dict[str, int]:
@@ -69,7 +69,8 @@ def leaderboard_tables(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFr
     for run, label in zip(runs, labels(runs)):
         skipped = ";".join(sorted(run.skipped))
         rows.append({"run": run.name, "model": label, "suite": run.suite, "seed": run.generation.get("seed"),
-                     "settings": settings_text(run), **case_counts(run), "skipped_metrics": skipped})
+                     "settings": settings_text(run), **case_counts(run), "skipped_metrics": skipped,
+                     "bf16_metrics": ";".join(sorted(m for m, p in run.precisions.items() if p == "bf16"))})
         values.append(score_values(run, scores))
         for category, ids in run.cases.groupby("category", dropna=False, sort=True).groups.items():
             cat_rows.append({"run": run.name, "model": label, "suite": run.suite,
