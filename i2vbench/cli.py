@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import yaml
 
 from .errors import ConfigError, I2VBenchError
+from .shard import current_shard
 
 DEFAULT_SUITE = "i2vbench-mini"
 
@@ -22,6 +23,8 @@ EPILOG = """examples:
   i2vbench report runs/* -o report.html
   i2vbench list models | metrics | suites
   i2vbench weights fetch consisti2v
+  torchrun --nproc-per-node 8 $(which i2vbench) run --model consisti2v
+                                                   one run shared by 8 GPUs (one process per GPU)
 """
 
 
@@ -181,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_summary(stage: str, summary: Any) -> None:
-    line = f"{stage}: {summary.done} done, {summary.skipped} already done"
+def _print_summary(stage: str, summary: Any, shard: Any) -> None:
+    line = f"{shard.label()}{stage}: {summary.done} done, {summary.skipped} already done"
     if summary.failed:
         line += f", {len(summary.failed)} failed"
     print(line)
@@ -204,10 +207,13 @@ def _generation(args: argparse.Namespace):
         overrides["dir"] = str(Path(args.videos).resolve())
     plan = runner.make_plan(card, overrides, suite, args.seed)
     run_dir = runner.run_dir_for(args.out, card.name, suite)
-    store = runner.open_run(run_dir, plan, force=args.force)
-    print(f"run folder: {run_dir}  ({card.name} on {suite.name}, {len(suite)} cases)")
-    summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress)
-    _print_summary("generate", summary)
+    shard = current_shard()
+    store = runner.open_run(run_dir, plan, force=args.force, shard=shard)
+    if shard.is_main:
+        shared = f", shared by {shard.world} processes" if shard.world > 1 else ""
+        print(f"run folder: {run_dir}  ({card.name} on {suite.name}, {len(suite)} cases{shared})")
+    summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress, shard=shard)
+    _print_summary("generate", summary, shard)
     return store, suite
 
 
@@ -216,12 +222,15 @@ def _evaluation(args: argparse.Namespace, store, suite) -> None:
     from .devices import resolve_device
     from .report.leaderboard import write_leaderboard
 
+    shard = current_shard()
     metrics = runner.resolve_metrics(_split(args.metrics), resolve_device(args.device), args.precision)
     summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
-                              recompute=args.recompute, progress=not args.no_progress)
-    _print_summary("evaluate", summary)
-    path = write_leaderboard([store.run_dir], store.run_dir / "leaderboard.csv")
-    print(f"leaderboard: {path}")
+                              recompute=args.recompute, progress=not args.no_progress, shard=shard)
+    _print_summary("evaluate", summary, shard)
+    shard.barrier()  # the leaderboard needs every process's scores
+    if shard.is_main:
+        path = write_leaderboard([store.run_dir], store.run_dir / "leaderboard.csv")
+        print(f"leaderboard: {path}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:

@@ -23,6 +23,7 @@ from .adapters.base import Adapter
 from .errors import ConfigError, I2VBenchError, WeightsError
 from .metrics import PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
+from .shard import Shard
 from .store import RunStore
 from .suite import Case, Suite
 from .video import Video, file_sha256, read_video, write_video
@@ -97,15 +98,21 @@ def make_plan(card: ModelCard, overrides: dict[str, Any], suite: Suite, seed: in
     return RunPlan(card=card, settings=settings, suite=suite, seed=seed, runtime_keys=tuple(cls.runtime_settings))
 
 
-def open_run(run_dir: Path, plan: RunPlan, force: bool = False) -> RunStore:
-    """Open (or create) the run folder for ``plan``; a folder made by another plan needs ``force``."""
-    store = RunStore(run_dir)
-    if force:  # delete only the files this run wrote: never a user's folder that happens to be there
-        for row in store.videos().values():
-            if not Path(row["path"]).is_absolute():
-                (run_dir / row["path"]).unlink(missing_ok=True)
-        store.reset()
-    store.init_run(plan.config(), plan.fingerprint())
+def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = Shard()) -> RunStore:
+    """Open (or create) the run folder for ``plan``; a folder made by another plan needs ``force``. When
+    processes share the run, rank 0 creates (or discards) it and the others open it after."""
+    if shard.is_main:
+        store = RunStore(run_dir)
+        if force:  # delete only the files this run wrote: never a user's folder that happens to be there
+            for row in store.videos().values():
+                if not Path(row["path"]).is_absolute():
+                    (run_dir / row["path"]).unlink(missing_ok=True)
+            store.reset()
+        store.init_run(plan.config(), plan.fingerprint())
+    shard.barrier()
+    if not shard.is_main:
+        store = RunStore(run_dir)
+        store.init_run(plan.config(), plan.fingerprint())
     return store
 
 
@@ -125,20 +132,23 @@ def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[i : i + size]
 
 
-def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, progress: bool = True) -> StageSummary:
-    """Make the videos that are missing (or failed before) and record them."""
+def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, progress: bool = True,
+             shard: Shard = Shard()) -> StageSummary:
+    """Make the videos of this process's shard that are missing (or failed before) and record them."""
     summary = StageSummary()
     adapter = adapter_class(plan.card)(**plan.settings)
     try:
         report = adapter.prepare(list(plan.suite))
-        if report is not None:
+        if report is not None and shard.is_main:
             (store.run_dir / "adapter_report.json").write_text(json.dumps(report, indent=2))
             summary.notes.append(_describe_report(report, store.run_dir))
         status, videos = store.case_status(), store.videos()
-        todo = [c for c in plan.suite if status.get(c.id) != "done" or not _video_present(store, videos.get(c.id))]
-        summary.skipped = len(plan.suite) - len(todo)
+        mine = shard.take(list(plan.suite))
+        todo = [c for c in mine if status.get(c.id) != "done" or not _video_present(store, videos.get(c.id))]
+        summary.skipped = len(mine) - len(todo)
         size = batch_size or adapter.default_batch_size
-        bar = tqdm(total=len(todo), desc=f"generate {plan.card.name}", unit="video", disable=not progress)
+        bar = tqdm(total=len(todo), desc=f"{shard.label()}generate {plan.card.name}", unit="video",
+                   disable=not progress or not shard.is_main)
         for batch in _batches(todo, size):
             _generate_batch(store, plan, adapter, batch, summary)
             bar.update(len(batch))
@@ -233,8 +243,9 @@ def video_path(store: RunStore, stored: str) -> Path:
 
 
 def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_size: int = 16,
-             recompute: bool = False, progress: bool = True) -> StageSummary:
-    """Score every recorded video with every runnable metric that has not scored it yet."""
+             recompute: bool = False, progress: bool = True, shard: Shard = Shard()) -> StageSummary:
+    """Score every recorded video of this process's shard with every runnable metric that has not scored it
+    yet. Rank 0 records the metrics' statuses (and clears them for ``recompute``) before any process scores."""
     summary = StageSummary()
     if batch_size < 1:
         raise ConfigError(f"the evaluation batch size must be at least 1; got {batch_size}")
@@ -250,20 +261,23 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
         if reason and info.get(metric.name, {}).get("status") == "ran":
             summary.notes.append(f"{metric.name}: not run here ({reason}); its earlier scores are kept")
         elif reason:
-            store.set_metric_status(metric.name, metric.group, "skipped", specs, reason)
+            if shard.is_main:
+                store.set_metric_status(metric.name, metric.group, "skipped", specs, reason)
             summary.notes.append(f"{metric.name}: skipped ({reason})")
         else:
-            if recompute:
-                store.clear_metric(metric.name)
-            # recorded before scoring, so that scores of an interrupted evaluation already show in reports
-            store.set_metric_status(metric.name, metric.group, "ran", specs, precision=metric.precision)
+            if shard.is_main:
+                if recompute:
+                    store.clear_metric(metric.name)
+                # recorded before scoring, so that scores of an interrupted evaluation already show in reports
+                store.set_metric_status(metric.name, metric.group, "ran", specs, precision=metric.precision)
             runnable.append(metric)
-    cases = {c.id: c for c in suite}
+    shard.barrier()
+    cases = {c.id: c for c in shard.take(list(suite))}
     videos = {cid: row for cid, row in store.videos().items() if cid in cases}
     todo = {m.name: set(videos) - store.scored_cases(m.name, [s.name for s in m.scores]) for m in runnable}
     pending = sorted(set().union(*todo.values())) if todo else []
     summary.skipped = len(videos) - len(pending)
-    bar = tqdm(total=len(pending), desc="evaluate", unit="video", disable=not progress)
+    bar = tqdm(total=len(pending), desc=f"{shard.label()}evaluate", unit="video", disable=not progress or not shard.is_main)
     for batch_ids, decoded in _prefetch(store, pending, videos, batch_size):
         items = []
         for cid, video in zip(batch_ids, decoded):
