@@ -23,7 +23,7 @@ EPILOG = """examples:
   i2vbench report runs/* -o report.html
   i2vbench list models | metrics | suites
   i2vbench weights fetch consisti2v
-  torchrun --nproc-per-node 8 $(which i2vbench) run --model consisti2v
+  torchrun --nproc-per-node 8 -m i2vbench run --model consisti2v
                                                    one run shared by 8 GPUs (one process per GPU)
 """
 

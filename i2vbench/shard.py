@@ -58,7 +58,7 @@ class Shard:
             except (ValueError, RuntimeError) as exc:
                 raise ConfigError(f"cannot join the other {self.world - 1} process(es) of this run ({exc}); "
                                   "start shared runs with torchrun, e.g. torchrun --nproc-per-node 4 "
-                                  "$(which i2vbench) run ...") from exc
+                                  "-m i2vbench run ...") from exc
         dist.barrier()
 
 
