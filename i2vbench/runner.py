@@ -144,7 +144,7 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
             summary.notes.append(_describe_report(report, store.run_dir))
         status, videos = store.case_status(), store.videos()
         mine = shard.take(list(plan.suite))
-        todo = [c for c in mine if status.get(c.id) != "done" or not _video_present(store, videos.get(c.id))]
+        todo = [c for c in mine if status.get(c.id) != "done" or not _video_current(store, videos.get(c.id))]
         summary.skipped = len(mine) - len(todo)
         size = batch_size or adapter.default_batch_size
         bar = tqdm(total=len(todo), desc=f"{shard.label()}generate {plan.card.name}", unit="video",
@@ -158,9 +158,15 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
     return summary
 
 
-def _video_present(store: RunStore, row: dict | None) -> bool:
-    """A done case whose file has gone missing is made again."""
-    return row is not None and video_path(store, row["path"]).is_file()
+def _video_current(store: RunStore, row: dict | None) -> bool:
+    """Whether a done case's video is still the one recorded: a file that has gone missing is made again, and
+    a video made elsewhere (an absolute path) whose bytes changed is recorded again, so its old scores go."""
+    if row is None:
+        return False
+    path = video_path(store, row["path"])
+    if not path.is_file():
+        return False
+    return not Path(row["path"]).is_absolute() or file_sha256(path) == row["sha256"]
 
 
 def _describe_report(report: dict[str, Any], run_dir: Path) -> str:

@@ -12,6 +12,7 @@ from i2vbench.errors import ConfigError
 from i2vbench.metrics import FeatureCache
 from i2vbench.runner import evaluate, load_run_suite
 from i2vbench.store import RunStore
+from i2vbench.video import file_sha256
 
 SMALL = ["--set", "num_frames=4", "--set", "height=32", "--set", "width=32"]
 
@@ -124,3 +125,22 @@ def test_evaluating_a_run_whose_manifest_changed_is_refused(cli, tmp_path, tiny_
     tiny_suite.write_text(tiny_suite.read_text().replace("number 0", "number zero"))
     code, _, err = cli("--no-progress", "evaluate", run)
     assert code == 2 and "changed since" in err
+
+
+def test_a_video_made_elsewhere_that_changed_is_recorded_and_scored_again(cli, tmp_path, tiny_suite):
+    folder = tmp_path / "elsewhere"
+    for model in ("static", "camera"):
+        assert cli("--no-progress", "generate", "--model", model, "--suite", tiny_suite, "--out", tmp_path / model,
+                   *SMALL)[0] == 0
+    (tmp_path / "static" / "videos").rename(folder)
+    run = tmp_path / "scored"
+    args = ("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+            "--metrics", "temporal_flickering")
+    assert cli(*args)[0] == 0
+    still = rows(run, "SELECT value FROM scores WHERE case_id = 'case1'")
+    (tmp_path / "camera" / "videos" / "case1.mp4").replace(folder / "case1.mp4")  # re-rendered in place
+    code, out, _ = cli(*args)
+    assert code == 0 and "generate: 1 done, 2 already done" in out and "evaluate: 1 done, 2 already done" in out
+    moving = rows(run, "SELECT value FROM scores WHERE case_id = 'case1'")
+    assert moving[0][0] < still[0][0]  # the camera's pan flickers more than a still image
+    assert rows(run, "SELECT sha256 FROM videos WHERE case_id = 'case1'") == [(file_sha256(folder / "case1.mp4"),)]
