@@ -6,6 +6,7 @@ isolate failures (a bad case is recorded with its reason and the run goes on).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import platform
@@ -182,19 +183,24 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
 
 def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Sequence[Case], summary: StageSummary) -> None:
     seeds = [case_seed(plan.seed, c.id) for c in batch]
+    reason = None
     try:
         outputs = adapter.generate(batch, seeds=seeds)
         if len(outputs) != len(batch):
             raise I2VBenchError(f"adapter {plan.card.adapter!r} returned {len(outputs)} videos for {len(batch)} cases")
     except (ConfigError, WeightsError):  # the whole run is misconfigured: no case can succeed
         raise
-    except Exception as exc:  # isolate the failing case: retry one by one, record what still fails
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    # Retried outside the except block: the failed call's frames, and the (GPU) memory they hold after an
+    # out-of-memory error, are released before the cases are tried one by one.
+    if reason is not None:
         if len(batch) > 1:
+            gc.collect()  # frames caught in reference cycles with the exception
             for case in batch:
                 _generate_batch(store, plan, adapter, [case], summary)
             return
         case = batch[0]
-        reason = f"{type(exc).__name__}: {exc}"
         store.record_failure(case.id, case.category, case.prompt, seeds[0], reason)
         summary.failed[case.id] = reason
         return
@@ -306,16 +312,20 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
 
 
 def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: FeatureCache, summary: StageSummary) -> None:
+    reason = None
     try:
         results = metric.run(items, cache)
         if len(results) != len(items):
             raise I2VBenchError(f"metric {metric.name} returned {len(results)} results for {len(items)} videos")
-    except Exception as exc:  # a failing batch: score one by one so one bad video cannot sink the rest
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    if reason is not None:  # a failing batch: score one by one (memory of the failed call released first)
         if len(items) > 1:
+            gc.collect()
             for item in items:
                 _score(store, metric, [item], FeatureCache(), summary)
             return
-        results = [MetricResult(error=f"{type(exc).__name__}: {exc}")]
+        results = [MetricResult(error=reason)]
     for item, result in zip(items, results):
         if result.error:
             store.record_metric_error(metric.name, item.case.id, result.error)

@@ -44,6 +44,33 @@ class NoisyStatic(StaticAdapter):
         return videos
 
 
+class Workspace:
+    """Stands in for the activations of a forward pass (GPU memory, in a real model)."""
+
+
+#: The workspace of the last failed batch, watched through a weak reference.
+LAST_WORKSPACE: list = []
+
+
+class GreedyStatic(StaticAdapter):
+    """``static`` that runs out of memory on batches of several cases, and refuses to start a case while the
+    workspace of a failed batch is still alive (as a GPU would fail again while that memory is held)."""
+
+    name = "greedy_static"
+    default_batch_size = 3
+
+    def generate(self, cases, *, seeds):
+        import weakref
+
+        if LAST_WORKSPACE and LAST_WORKSPACE[-1]() is not None:
+            raise RuntimeError("out of memory: the failed batch's workspace is still held")
+        workspace = Workspace()
+        LAST_WORKSPACE.append(weakref.ref(workspace))
+        if len(cases) > 1:
+            raise RuntimeError(f"out of memory for {len(cases)} cases")
+        return super().generate(cases, seeds=seeds)
+
+
 from i2vbench.metrics.base import Metric, MetricResult, ScoreSpec  # noqa: E402
 
 AVAILABLE = {"mean_px": True}

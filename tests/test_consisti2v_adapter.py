@@ -121,3 +121,22 @@ def test_cli_run_records_every_setting(cli, tmp_path, tiny_folder):
         settings = json.loads(conn.execute("SELECT config FROM run").fetchone()[0])["generation"]["settings"]
         assert settings["steps"] == 2 and settings["guidance_scale_txt"] == 7.5 and settings["frameinit_noise_level"] == 850
         assert conn.execute("SELECT num_frames, height, width FROM videos").fetchone() == (16, 64, 64)
+
+
+def test_a_video_that_samples_to_nan_fails_alone_with_the_reason(tiny_folder, mini, monkeypatch):
+    from i2vbench.consisti2v import pipeline as pipeline_module
+
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), **{**FAST, "steps": 1, "height": 64, "width": 64})
+    sample = pipeline_module.sample_latents
+
+    def overflow_in_the_second_video(*args, **kwargs):
+        latents = sample(*args, **kwargs)
+        if len(latents) > 1:
+            latents[1, :, 3] = float("inf")
+        return latents
+
+    monkeypatch.setattr(pipeline_module, "sample_latents", overflow_in_the_second_video)
+    cases = [mini.get("astronaut"), mini.get("coffee")]
+    with pytest.raises(FloatingPointError, match=r"video 1 \(seed 5\) of the batch .* try dtype bfloat16"):
+        adapter.generate(cases, seeds=[4, 5])
+    assert adapter.generate(cases[:1], seeds=[4])[0].frames.shape == (16, 64, 64, 3)

@@ -83,6 +83,15 @@ def test_seeds_reproduce_videos_regardless_of_batching(cli, tmp_path, tiny_suite
     assert rows(tmp_path / "c", "SELECT case_id, sha256 FROM videos ORDER BY case_id") != shas[0]
 
 
+def test_a_batch_that_runs_out_of_memory_is_retried_case_by_case_after_its_memory_is_released(cli, tmp_path, tiny_suite):
+    card = write_card(tmp_path / "greedy.yaml", "plugins:GreedyStatic")
+    run = tmp_path / "greedy"
+    code, out, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL)
+    assert code == 0, err
+    assert "generate: 3 done" in out and "failed" not in out
+    assert rows(run, "SELECT COUNT(*) FROM cases WHERE status = 'done'") == [(3,)]
+
+
 def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path, tiny_suite):
     manifest = make_suite(tmp_path / "s6", n=6)
     card = write_card(tmp_path / "slow.yaml", "plugins:SlowStatic")

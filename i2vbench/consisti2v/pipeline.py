@@ -146,7 +146,18 @@ class ConsistI2VPipeline:
                                      scheduler=self.scheduler, callback=callback, layout_latents=layout)
             chunks.append(latents if not chunks else latents[:, :, 1:])
             first, layout = latents[:, :, -1:], None
-        return self.decode(torch.cat(chunks, dim=2), request.decode_chunk)
+        latents = torch.cat(chunks, dim=2)
+        check_finite(latents, seeds)
+        return self.decode(latents, request.decode_chunk)
+
+
+def check_finite(latents: torch.Tensor, seeds: Sequence[int]) -> None:
+    """Refuse latents with NaN or infinite values (a half-precision overflow) rather than decode garbage."""
+    bad = (~torch.isfinite(latents).flatten(1).all(dim=1)).nonzero().flatten().tolist()
+    if bad:
+        which = ", ".join(f"video {i} (seed {seeds[i]})" for i in bad)
+        raise FloatingPointError(f"{which} of the batch sampled to NaN or infinite latents; float16 can overflow "
+                                 "in this network: try dtype bfloat16 or float32")
 
 
 def check_request(request: VideoRequest, latent_frames: int) -> None:
