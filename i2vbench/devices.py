@@ -1,4 +1,4 @@
-"""Which device ``auto`` means: the process's GPU when there is one (``LOCAL_RANK`` under torchrun)."""
+"""Which device ``auto`` and ``cuda`` mean: the process's own GPU (``LOCAL_RANK`` under torchrun)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import os
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda:<LOCAL_RANK>`` (or ``cuda``) when CUDA is available, else ``cpu``; others unchanged."""
-    if name != "auto":
-        return name
-    import torch
+    """``auto`` -> the process's GPU when CUDA is available, else ``cpu``; ``cuda`` -> the process's GPU
+    (``cuda:<LOCAL_RANK>`` under torchrun, so that processes sharing a run do not share a GPU); others unchanged."""
+    if name == "auto":
+        import torch
 
-    if not torch.cuda.is_available():
-        return "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        name = "cuda"
+    if name != "cuda":
+        return name
     rank = os.environ.get("LOCAL_RANK")
     return f"cuda:{rank}" if rank is not None else "cuda"

@@ -159,6 +159,21 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
     return summary
 
 
+def _rehash_external(store: RunStore, videos: dict[str, dict]) -> list[str]:
+    """Re-hash the videos made elsewhere (absolute paths); record the ones whose bytes changed (which forgets
+    their scores) and return their case ids. Missing files are left for decoding to report."""
+    changed = []
+    for cid, row in videos.items():
+        path = Path(row["path"])
+        if path.is_absolute() and path.is_file():
+            sha = file_sha256(path)
+            if sha != row["sha256"]:
+                store.video_changed(cid, sha)
+                row["sha256"] = sha
+                changed.append(cid)
+    return changed
+
+
 def _video_current(store: RunStore, row: dict | None) -> bool:
     """Whether a done case's video is still the one recorded: a file that has gone missing is made again, and
     a video made elsewhere (an absolute path) whose bytes changed is recorded again, so its old scores go."""
@@ -191,7 +206,7 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
     except (ConfigError, WeightsError):  # the whole run is misconfigured: no case can succeed
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason, outputs = f"{type(exc).__name__}: {exc}", None
     # Retried outside the except block: the failed call's frames, and the (GPU) memory they hold after an
     # out-of-memory error, are released before the cases are tried one by one.
     if reason is not None:
@@ -240,10 +255,17 @@ def _check_score_names(metrics: Sequence[Metric], owners: dict[str, str]) -> Non
                                   "rename one of them (score names are columns of the run store)")
 
 
+def _recorded_precision(metric: Metric, info: dict[str, dict]) -> str:
+    """The precision of a metric's stored scores; a store from before precisions were recorded says nothing,
+    which is fp32 for a metric that never runs in bf16 and unknown otherwise."""
+    recorded = info.get(metric.name, {}).get("precision")
+    return recorded or ("unknown" if metric.bf16_ok else "fp32")
+
+
 def _check_precisions(store: RunStore, metrics: Sequence[Metric], info: dict[str, dict]) -> None:
     """Refuse to add scores in another precision to a metric's earlier scores: the two would be averaged."""
-    clashes = [f"{m.name} (scored in {info[m.name]['precision']}, now {m.precision})" for m in metrics
-               if info.get(m.name, {}).get("precision") not in (None, m.precision) and store.has_scores(m.name)]
+    clashes = [f"{m.name} (scored in {_recorded_precision(m, info)} precision, now {m.precision})" for m in metrics
+               if _recorded_precision(m, info) != m.precision and store.has_scores(m.name)]
     if clashes:
         raise ConfigError(f"{store.run_dir} holds scores made in another precision: {'; '.join(clashes)}. Score in "
                           "the recorded precision (--precision), or pass --recompute to score every video again")
@@ -286,6 +308,10 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
     shard.barrier()
     cases = {c.id: c for c in shard.take(list(suite))}
     videos = {cid: row for cid, row in store.videos().items() if cid in cases}
+    changed = _rehash_external(store, videos)
+    if changed:
+        summary.notes.append(f"{len(changed)} video(s) made elsewhere changed since they were recorded and are "
+                             f"scored again: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}")
     todo = {m.name: set(videos) - store.scored_cases(m.name, [s.name for s in m.scores]) for m in runnable}
     pending = sorted(set().union(*todo.values())) if todo else []
     summary.skipped = len(videos) - len(pending)
@@ -318,7 +344,7 @@ def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: Featur
         if len(results) != len(items):
             raise I2VBenchError(f"metric {metric.name} returned {len(results)} results for {len(items)} videos")
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason, results = f"{type(exc).__name__}: {exc}", None
     if reason is not None:  # a failing batch: score one by one (memory of the failed call released first)
         if len(items) > 1:
             gc.collect()

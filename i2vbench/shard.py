@@ -5,6 +5,8 @@ positions ``r, r + n, ...`` of the suite, the same ones in every stage, so it sc
 All processes write to the one run store (SQLite serialises their transactions). The steps that touch the
 whole run (discarding it with ``--force``, recording metric statuses, writing the leaderboard) are done
 by rank 0 alone, between barriers of a CPU (gloo) process group that waits as long as generation takes.
+Launch with torchrun: when one process fails, torchrun ends the others, which would otherwise wait at the
+next barrier.
 """
 
 from __future__ import annotations
@@ -63,15 +65,27 @@ class Shard:
 
 
 def current_shard() -> Shard:
-    """This process's shard from torchrun's ``RANK`` / ``WORLD_SIZE`` (the whole run when they are unset)."""
-    try:
-        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError as exc:
-        raise ConfigError(f"RANK and WORLD_SIZE must be integers ({exc})") from exc
-    if world > 1:
-        import torch.distributed as dist
+    """This process's shard from torchrun's ``RANK`` / ``WORLD_SIZE`` (the whole run when they are unset).
 
-        if not dist.is_available():
-            raise ConfigError(f"WORLD_SIZE is {world} but this PyTorch build has no torch.distributed; "
-                              "run one process, or install a PyTorch with distributed support")
+    All processes must run on one machine: they share the run store, and SQLite cannot be shared between
+    machines (not even over a network file system)."""
+    env = os.environ
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        if world == 1:
+            return Shard()
+        if "RANK" not in env:
+            raise ConfigError(f"WORLD_SIZE is {world} but RANK is not set: start shared runs with torchrun")
+        rank, local_world = int(env["RANK"]), int(env.get("LOCAL_WORLD_SIZE", world))
+    except ValueError as exc:
+        raise ConfigError(f"RANK, WORLD_SIZE and LOCAL_WORLD_SIZE must be integers ({exc})") from exc
+    if local_world != world:
+        raise ConfigError(f"this run spans several machines ({world} processes, {local_world} on this one): the "
+                          "run store is an SQLite file that machines cannot share. Run on one machine "
+                          "(torchrun --nnodes 1)")
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise ConfigError(f"WORLD_SIZE is {world} but this PyTorch build has no torch.distributed; "
+                          "run one process, or install a PyTorch with distributed support")
     return Shard(rank, world)

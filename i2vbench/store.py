@@ -17,11 +17,12 @@ killed and started again finds exactly the rows that were committed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -117,10 +118,11 @@ class RunStore:
         self.conn.execute("PRAGMA journal_mode=WAL")
 
     def _migrate(self) -> None:
-        """Bring a store written by an earlier version up to the current schema."""
-        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(metrics)")}
-        if "precision" not in columns:
-            self.conn.execute("ALTER TABLE metrics ADD COLUMN precision TEXT")
+        """Bring a store written by an earlier version up to the current schema (in a write transaction, so
+        that processes opening the store together migrate it once)."""
+        with self._transaction() as cur:
+            if "precision" not in {row[1] for row in cur.execute("PRAGMA table_info(metrics)")}:
+                cur.execute("ALTER TABLE metrics ADD COLUMN precision TEXT")
 
     @classmethod
     def open_existing(cls, run_dir: str | Path) -> "RunStore":
@@ -139,17 +141,23 @@ class RunStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _tx(self, statements: Iterable[tuple[str, Sequence]]) -> None:
-        """Run statements in one transaction (all or nothing)."""
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction (all or nothing), taken at once so that other processes wait for it."""
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in statements:
-                cur.execute(sql, params)
+            yield cur
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+
+    def _tx(self, statements: Iterable[tuple[str, Sequence]]) -> None:
+        """Run statements in one transaction."""
+        with self._transaction() as cur:
+            for sql, params in statements:
+                cur.execute(sql, params)
 
     # run configuration -------------------------------------------------------------------------
     def config(self) -> dict | None:
@@ -184,14 +192,20 @@ class RunStore:
     def record_video(self, case_id: str, category: str, prompt: str, seed: int, path: str, sha256: str,
                      fps: float, num_frames: int, height: int, width: int) -> None:
         now = time.time()
-        self._tx([  # a new video makes the case's old scores meaningless
-            ("DELETE FROM frame_scores WHERE case_id = ?", (case_id,)),
-            ("DELETE FROM scores WHERE case_id = ?", (case_id,)),
-            ("DELETE FROM metric_errors WHERE case_id = ?", (case_id,)),
+        self._tx([*self._forget_scores(case_id),  # a new video makes the case's old scores meaningless
             ("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, 'done', NULL, ?)", (case_id, category, prompt, seed, now)),
             ("INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
              (case_id, path, sha256, fps, num_frames, height, width, now)),
         ])
+
+    def video_changed(self, case_id: str, sha256: str) -> None:
+        """The file of a recorded video now holds other bytes: record them, and forget the case's scores."""
+        self._tx([*self._forget_scores(case_id),
+                  ("UPDATE videos SET sha256 = ?, created_at = ? WHERE case_id = ?", (sha256, time.time(), case_id))])
+
+    @staticmethod
+    def _forget_scores(case_id: str) -> list[tuple[str, Sequence]]:
+        return [(f"DELETE FROM {table} WHERE case_id = ?", (case_id,)) for table in ("frame_scores", "scores", "metric_errors")]
 
     def record_failure(self, case_id: str, category: str, prompt: str, seed: int, error: str) -> None:
         self._tx([

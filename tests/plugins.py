@@ -52,6 +52,17 @@ class Workspace:
 LAST_WORKSPACE: list = []
 
 
+def hold_workspace() -> Workspace:
+    """A new workspace; fails (as a GPU out of memory would) while the last failed one is still alive."""
+    import weakref
+
+    if LAST_WORKSPACE and LAST_WORKSPACE[-1]() is not None:
+        raise RuntimeError("out of memory: the failed batch's workspace is still held")
+    workspace = Workspace()
+    LAST_WORKSPACE.append(weakref.ref(workspace))
+    return workspace
+
+
 class GreedyStatic(StaticAdapter):
     """``static`` that runs out of memory on batches of several cases, and refuses to start a case while the
     workspace of a failed batch is still alive (as a GPU would fail again while that memory is held)."""
@@ -60,12 +71,7 @@ class GreedyStatic(StaticAdapter):
     default_batch_size = 3
 
     def generate(self, cases, *, seeds):
-        import weakref
-
-        if LAST_WORKSPACE and LAST_WORKSPACE[-1]() is not None:
-            raise RuntimeError("out of memory: the failed batch's workspace is still held")
-        workspace = Workspace()
-        LAST_WORKSPACE.append(weakref.ref(workspace))
+        workspace = hold_workspace()  # noqa: F841  (alive while this frame is)
         if len(cases) > 1:
             raise RuntimeError(f"out of memory for {len(cases)} cases")
         return super().generate(cases, seeds=seeds)
@@ -94,3 +100,16 @@ class MeanPixelClash(MeanPixel):
     """A different metric reporting a score of the same name."""
 
     name = "mean_px_clash"
+
+
+class GreedyMeanPixel(MeanPixel):
+    """``mean_px`` that runs out of memory on batches of several videos (see :class:`GreedyStatic`)."""
+
+    name = "greedy_mean_px"
+    scores = (ScoreSpec("greedy_mean_px"),)
+
+    def score(self, items, cache):
+        workspace = hold_workspace()  # noqa: F841
+        if len(items) > 1:
+            raise RuntimeError(f"out of memory for {len(items)} videos")
+        return [MetricResult({"greedy_mean_px": float(items[0].video.frames[0].mean()) / 255})]

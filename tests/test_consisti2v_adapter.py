@@ -137,6 +137,21 @@ def test_a_video_that_samples_to_nan_fails_alone_with_the_reason(tiny_folder, mi
 
     monkeypatch.setattr(pipeline_module, "sample_latents", overflow_in_the_second_video)
     cases = [mini.get("astronaut"), mini.get("coffee")]
-    with pytest.raises(FloatingPointError, match=r"video 1 \(seed 5\) of the batch .* try dtype bfloat16"):
+    with pytest.raises(FloatingPointError, match=r"the video\(s\) of seed 5 sampled to NaN .*\(try dtype float32\)"):
         adapter.generate(cases, seeds=[4, 5])
     assert adapter.generate(cases[:1], seeds=[4])[0].frames.shape == (16, 64, 64, 3)
+
+
+def test_a_decoder_overflow_is_refused_rather_than_written(tiny_folder, mini, monkeypatch):
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), **{**FAST, "steps": 1, "height": 64, "width": 64})
+    vae = adapter.load().vae
+    decode = vae.decode
+
+    def overflowing(latents, *args, **kwargs):
+        out = decode(latents, *args, **kwargs)
+        out.sample[0, 0, 0, 0] = float("nan")
+        return out
+
+    monkeypatch.setattr(vae, "decode", overflowing)
+    with pytest.raises(FloatingPointError, match="seed 9 decoded to NaN or infinite pixels"):
+        adapter.generate([mini.get("rocket")], seeds=[9])

@@ -46,9 +46,21 @@ def test_unknown_precision_is_refused():
 
 def test_flow_interpolation_and_perceptual_metrics_stay_fp32_when_bf16_is_asked_for():
     for name in ("dynamic_degree", "motion_smoothness", "imaging_quality", "frame0_fidelity", "temporal_flickering"):
-        assert get_metric(name)(precision="bf16").precision == "fp32", name
+        metric = get_metric(name)(precision="bf16")
+        with torch.autocast("cpu", dtype=torch.bfloat16), metric.numerics():  # even inside an outer autocast
+            assert metric.precision == "fp32" and not torch.is_autocast_enabled("cpu"), name
     for name in ("subject_consistency", "clip_score", "overall_consistency", "object_consistency", "scene_consistency"):
-        assert get_metric(name)(precision="bf16").precision == "bf16", name
+        metric = get_metric(name)(precision="bf16")
+        with metric.numerics():
+            assert metric.precision == "bf16" and torch.is_autocast_enabled("cpu"), name
+
+
+def autocast_seen(*modules: torch.nn.Module) -> list[bool]:
+    """Whether CPU autocast was on at each forward call of ``modules`` (filled as they run)."""
+    seen: list[bool] = []
+    for module in modules:
+        module.register_forward_pre_hook(lambda *_: seen.append(torch.is_autocast_enabled("cpu")))
+    return seen
 
 
 class AutocastProbe(torch.nn.Module):
@@ -89,7 +101,10 @@ def test_bf16_viclip_runs_and_agrees_with_fp32(weight_cache, tmp_path, monkeypat
     items = [make_item(tmp_path, "a", random_frames(16, seed=1), prompt="a dog runs"),
              make_item(tmp_path, "b", random_frames(5, seed=2), prompt="waves on a beach")]
     high = get_metric("overall_consistency")(precision="fp32").run(items, FeatureCache())
-    low = get_metric("overall_consistency")(precision="bf16").run(items, FeatureCache())
+    metric = get_metric("overall_consistency")(precision="bf16")
+    seen = autocast_seen(metric.model().vision_encoder, metric.model().text_encoder)
+    low = metric.run(items, FeatureCache())
+    assert seen and all(seen)
     for a, b in zip(low, high):
         assert a.error is None and a.values["overall_consistency"] == pytest.approx(b.values["overall_consistency"], abs=5e-2)
 
@@ -99,7 +114,11 @@ def test_bf16_owlv2_and_blip_run_through_transformers(weight_cache, tmp_path):
     save_tiny_blip(hf_snapshot(weight_cache, "Salesforce/blip-image-captioning-base"))
     item = make_item(tmp_path, "a", random_frames(16, seed=3), object="dog", scene="beach")
     for name in ("object_consistency", "scene_consistency"):
-        (result,) = get_metric(name)(precision="bf16").run([item], FeatureCache())
+        metric = get_metric(name)(precision="bf16")
+        model = metric.loaded()[0]
+        seen = autocast_seen(model.vision_model if name == "scene_consistency" else model)  # BLIP: generate()
+        (result,) = metric.run([item], FeatureCache())
+        assert seen and all(seen), name
         assert result.error is None and len(result.frame_values[name]) == 16, name
         assert set(result.frame_values[name]) <= {0.0, 1.0}
 
@@ -112,7 +131,13 @@ def test_bf16_clip_features_agree_with_fp32(weight_cache, tmp_path):
 
     save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(snapshot / "open_clip_model.safetensors"))
     item = make_item(tmp_path, "c", random_frames(3, 48, 64))
+    loaded = backbones.get_model("clip_vit_b32", "cpu")
+    seen = autocast_seen(loaded.visual, loaded.transformer)
     low = get_metric("i2v_background_clip")(precision="bf16").run([item], FeatureCache())[0]
+    assert seen == [True, True]  # the image tower ran under autocast (frames, then the reference image)
+    with get_metric("clip_score")(precision="bf16").numerics():
+        backbones.clip_text_features("clip_vit_b32", [item], FeatureCache(), "cpu")
+    assert seen == [True, True, True]  # and so did the text tower
     high = get_metric("i2v_background_clip")(precision="fp32").run([item], FeatureCache())[0]
     assert low.values["i2v_background_clip"] == pytest.approx(high.values["i2v_background_clip"], abs=2e-2)
     cache = FeatureCache()
@@ -144,7 +169,7 @@ def test_a_run_records_each_metrics_precision_and_refuses_to_mix_them(cli, tmp_p
 
     code, out, err = _run(cli, tiny_suite, run, "--precision", "fp32")
     assert code != 0
-    assert "subject_consistency (scored in bf16, now fp32)" in err and "i2v_subject" in err and "--recompute" in err
+    assert "subject_consistency (scored in bf16 precision, now fp32)" in err and "i2v_subject" in err and "--recompute" in err
 
     code, out, err = _run(cli, tiny_suite, run, "--precision", "fp32", "--recompute")
     assert code == 0, err
@@ -152,6 +177,12 @@ def test_a_run_records_each_metrics_precision_and_refuses_to_mix_them(cli, tmp_p
     assert pd.isna(fp32_board["bf16_metrics"])
     for score in ("subject_consistency", "i2v_subject"):
         assert bf16_board[score] == pytest.approx(fp32_board[score], abs=2.0)  # percent
+
+    with sqlite3.connect(run / "run.sqlite") as conn:  # as a store from before precisions were recorded
+        conn.execute("UPDATE metrics SET precision = NULL")
+    code, out, err = _run(cli, tiny_suite, run, "--precision", "fp32")
+    assert code != 0 and "subject_consistency (scored in unknown precision, now fp32)" in err
+    assert "temporal_flickering" not in err  # never ran in bf16: its old scores are fp32
 
 
 def test_a_store_from_before_precisions_were_recorded_opens_and_accepts_new_scores(tmp_path):

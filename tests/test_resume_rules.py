@@ -45,6 +45,15 @@ def test_scoring_errors_are_tried_again(cli, tmp_path, tiny_suite):
     assert rows(run, "SELECT COUNT(*) FROM metric_errors") == [(0,)]
 
 
+def test_a_batch_a_metric_cannot_hold_in_memory_is_scored_video_by_video(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    with RunStore.open_existing(run) as store:
+        summary = evaluate(store, load_run_suite(store), [plugins.GreedyMeanPixel()], progress=False)
+    assert summary.failed == {} and summary.done == 3
+    assert rows(run, "SELECT COUNT(*) FROM scores WHERE metric = 'greedy_mean_px'") == [(3,)]
+
+
 def test_a_metric_that_cannot_run_here_keeps_its_earlier_scores(cli, tmp_path, tiny_suite, monkeypatch):
     run = tmp_path / "r"
     assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
@@ -144,3 +153,9 @@ def test_a_video_made_elsewhere_that_changed_is_recorded_and_scored_again(cli, t
     moving = rows(run, "SELECT value FROM scores WHERE case_id = 'case1'")
     assert moving[0][0] < still[0][0]  # the camera's pan flickers more than a still image
     assert rows(run, "SELECT sha256 FROM videos WHERE case_id = 'case1'") == [(file_sha256(folder / "case1.mp4"),)]
+
+    (tmp_path / "camera" / "videos" / "case2.mp4").replace(folder / "case2.mp4")  # and evaluated as a run folder
+    code, out, _ = cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering")
+    assert code == 0 and "changed since they were recorded and are scored again: case2" in out
+    assert "evaluate: 1 done, 2 already done" in out
+    assert rows(run, "SELECT sha256 FROM videos WHERE case_id = 'case2'") == [(file_sha256(folder / "case2.mp4"),)]

@@ -87,3 +87,23 @@ def test_a_shared_run_on_a_foreign_folder_stops_with_the_error(cli, tmp_path):
     failed = torchrun(tmp_path, "generate", "--model", "static", "--suite", suite, "--out", run, "--seed", "7", *SMALL[2:])
     assert failed.returncode != 0
     assert "different configuration" in failed.stderr and "seed" in failed.stderr
+
+
+def test_a_world_without_ranks_or_across_machines_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(ConfigError, match="RANK is not set"):
+        current_shard()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    with pytest.raises(ConfigError, match="several machines"):
+        current_shard()
+
+
+def test_each_process_of_a_shared_run_takes_its_own_gpu(monkeypatch):
+    from i2vbench.devices import resolve_device
+
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert resolve_device("cuda") == "cuda:3" and resolve_device("cuda:1") == "cuda:1" and resolve_device("cpu") == "cpu"
+    monkeypatch.delenv("LOCAL_RANK")
+    assert resolve_device("cuda") == "cuda"

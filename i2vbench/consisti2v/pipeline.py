@@ -111,11 +111,14 @@ class ConsistI2VPipeline:
         return ((mean + std * eps) * self.scaling_factor).permute(0, 2, 1, 3, 4)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, chunk: int = 16) -> np.ndarray:
-        """(b, 4, F, h, w) latents -> uint8 (b, F, H, W, 3), decoding ``chunk`` frames per VAE call."""
+    def decode(self, latents: torch.Tensor, chunk: int = 16, seeds: Sequence[int] | None = None) -> np.ndarray:
+        """(b, 4, F, h, w) latents -> uint8 (b, F, H, W, 3), decoding ``chunk`` frames per VAE call; NaN or
+        infinite pixels (a half-precision overflow in the decoder) are refused, naming the videos' ``seeds``."""
         b = latents.shape[0]
         flat = latents.permute(0, 2, 1, 3, 4).flatten(0, 1) / self.scaling_factor
         pixels = torch.cat([self.vae.decode(part.to(self.vae.dtype)).sample.float() for part in flat.split(chunk)])
+        names = [f"seed {s}" for s in seeds] if seeds is not None else [f"batch row {i}" for i in range(b)]
+        check_finite(pixels.unflatten(0, (b, -1)), names, "decoded to NaN or infinite pixels", self.vae.dtype)
         pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
         return pixels.unflatten(0, (b, -1)).permute(0, 1, 3, 4, 2).cpu().numpy()
 
@@ -147,17 +150,19 @@ class ConsistI2VPipeline:
             chunks.append(latents if not chunks else latents[:, :, 1:])
             first, layout = latents[:, :, -1:], None
         latents = torch.cat(chunks, dim=2)
-        check_finite(latents, seeds)
-        return self.decode(latents, request.decode_chunk)
+        check_finite(latents, [f"seed {s}" for s in seeds], "sampled to NaN or infinite latents", self.unet.dtype)
+        return self.decode(latents, request.decode_chunk, seeds)
 
 
-def check_finite(latents: torch.Tensor, seeds: Sequence[int]) -> None:
-    """Refuse latents with NaN or infinite values (a half-precision overflow) rather than decode garbage."""
-    bad = (~torch.isfinite(latents).flatten(1).all(dim=1)).nonzero().flatten().tolist()
+def check_finite(values: torch.Tensor, names: Sequence[str], what: str, dtype: torch.dtype) -> None:
+    """Refuse a batch (b, ...) holding NaN or infinite values rather than turn them into a garbage video;
+    ``names[i]`` says which video row i is."""
+    bad = (~torch.isfinite(values).flatten(1).all(dim=1)).nonzero().flatten().tolist()
     if bad:
-        which = ", ".join(f"video {i} (seed {seeds[i]})" for i in bad)
-        raise FloatingPointError(f"{which} of the batch sampled to NaN or infinite latents; float16 can overflow "
-                                 "in this network: try dtype bfloat16 or float32")
+        which = ", ".join(names[i] for i in bad)
+        advice = ("float16 can overflow in this network: try dtype bfloat16 or float32" if dtype == torch.float16
+                  else "try dtype float32")
+        raise FloatingPointError(f"the video(s) of {which} {what} ({advice})")
 
 
 def check_request(request: VideoRequest, latent_frames: int) -> None:

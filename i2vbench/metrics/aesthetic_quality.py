@@ -11,11 +11,12 @@ from .base import EvalItem, FeatureCache, Metric, MetricResult, ScoreSpec
 
 
 def aesthetic_scores(head: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Per-frame LAION aesthetic scores (about 1-10) divided by 10, from L2-normalised CLIP ViT-L/14 features."""
+    """Per-frame LAION aesthetic scores (about 1-10) divided by 10, from L2-normalised CLIP ViT-L/14 features.
+    The linear head is applied in float64 on the CPU: autocast never touches it, on any device."""
     with torch.inference_mode():
-        weight = head.weight.detach().float().cpu()
-        bias = head.bias.detach().float().cpu()
-        return (features.float() @ weight.T + bias).squeeze(-1) / 10.0
+        weight = head.weight.detach().double().cpu()
+        bias = head.bias.detach().double().cpu()
+        return ((features.double() @ weight.T + bias).squeeze(-1) / 10.0).float()
 
 
 class AestheticQuality(Metric):

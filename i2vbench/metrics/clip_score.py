@@ -31,4 +31,5 @@ class ClipScore(Metric):
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         frames = frame_features("clip_vit_l14", items, cache, self.device)
         texts = clip_text_features("clip_vit_l14", items, cache, self.device)
-        return [MetricResult({self.name: float((f @ t).mean())}) for f, t in zip(frames, texts)]
+        # float64 on the CPU: the cosines are outside autocast whatever the device
+        return [MetricResult({self.name: float((f.double() @ t.double()).mean())}) for f, t in zip(frames, texts)]
