@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from .errors import ConfigError, I2VBenchError
+from .errors import ConfigError, I2VBenchError, WeightsError
 from .shard import current_shard
 
 DEFAULT_SUITE = "i2vbench-mini"
@@ -152,8 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Weights go to the Hugging Face cache (HF_HOME) or $I2VBENCH_CACHE. Nothing else "
                                    "in i2vbench downloads: runs only look in the cache.")
     wsub = p.add_subparsers(dest="weights_command", required=True, metavar="ACTION")
-    w = wsub.add_parser("fetch", help="download weights (all when no name is given)")
+    w = wsub.add_parser("fetch", help="download weights (those of every metric when no name is given)",
+                        description="Download weights by name, or those the given metrics use; with neither, the "
+                                    "weights of every metric (model weights such as consisti2v are fetched by "
+                                    "name). Weights already cached are not downloaded again; a failed download "
+                                    "does not stop the others.")
     w.add_argument("names", nargs="*", help="weight names (see 'i2vbench weights check')")
+    w.add_argument("--metrics", action="append",
+                   help="fetch the weights these metrics use (comma-separated, repeatable; see 'i2vbench list metrics')")
     wsub.add_parser("check", help="list every known weight, its source and licence, and whether it is cached")
 
     p = sub.add_parser("suite", help="validate or import suites")
@@ -357,14 +364,32 @@ def cmd_weights(args: argparse.Namespace) -> None:
     from . import weights
 
     if args.weights_command == "check":
-        for name, spec in sorted(weights.WEIGHTS.items()):
+        rows = sorted(weights.WEIGHTS.items())
+        width = max(len(name) for name, _ in rows)
+        for name, spec in rows:
             state = "cached" if weights.is_available(name) else f"missing ({weights.fetch_command(name)})"
-            print(f"{name:<16} {spec.source:<40} {spec.licence:<10} used by {', '.join(spec.used_by)}: {state}")
+            print(f"{name:<{width}}  {spec.source}  [{spec.licence}]  used by {', '.join(spec.used_by)}: {state}")
         return
-    for name in args.names or sorted(weights.WEIGHTS):
+    from .metrics import get_metric, metric_names
+
+    chosen = _split(args.metrics) or []
+    for metric in chosen:
+        get_metric(metric)  # unknown names are refused with the known ones
+    names = list(dict.fromkeys([*args.names, *weights.weights_for(chosen)]))
+    if not args.names and not chosen:
+        names = weights.weights_for(metric_names())
+    for name in names:
         weights.get_spec(name)
-    for name in args.names or sorted(weights.WEIGHTS):
-        print(f"{name}: {weights.fetch(name)}")
+    failed = []
+    for name in names:
+        try:
+            print(f"{name}: {weights.fetch(name)}")
+        except WeightsError as exc:
+            print(f"{name}: FAILED: {exc}", file=sys.stderr)
+            failed.append(name)
+    if failed:
+        raise WeightsError(f"{len(failed)} of {len(names)} downloads failed ({', '.join(failed)}); run the same "
+                           "command again to retry them (finished ones are kept)")
 
 
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard,
@@ -383,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: everything finished so far is saved; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped early (| head): nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

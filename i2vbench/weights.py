@@ -13,7 +13,7 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .errors import WeightsError, unknown_name
 
@@ -245,8 +245,14 @@ def is_available(name: str) -> bool:
     return True
 
 
+def weights_for(users: Sequence[str]) -> list[str]:
+    """The weights that the named metrics or models use, in table order."""
+    return [name for name, spec in WEIGHTS.items() if set(spec.used_by) & set(users)]
+
+
 def fetch(name: str) -> Path:
-    """Download a weight into the cache (verifying URL downloads against their SHA-256 when known)."""
+    """Download a weight into the cache (verifying URL downloads against their SHA-256 when known); a URL
+    weight already in the cache is not downloaded again (Hugging Face snapshots check their own files)."""
     spec = get_spec(name)
     try:
         return _fetch_repo(spec) if spec.repo_id else _fetch_url(spec)
@@ -265,15 +271,22 @@ def _fetch_repo(spec: WeightSpec) -> Path:
 
 
 def _fetch_url(spec: WeightSpec) -> Path:
+    from tqdm.auto import tqdm
+
     target = cache_dir() / spec.name / str(spec.filename)
+    if target.is_file():
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(str(spec.url)) as response, open(partial, "wb") as out:
+        with urllib.request.urlopen(str(spec.url)) as response, open(partial, "wb") as out, \
+                tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
+                     desc=spec.name, leave=False) as bar:
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 digest.update(chunk)
                 out.write(chunk)
+                bar.update(len(chunk))
         if spec.sha256 and digest.hexdigest() != spec.sha256:
             raise WeightsError(f"{spec.url} has sha256 {digest.hexdigest()}, expected {spec.sha256}; not saved")
         partial.replace(target)

@@ -59,3 +59,41 @@ def test_a_failed_download_says_so_and_leaves_nothing_behind(weight_cache, monke
     with pytest.raises(WeightsError, match="cannot download 'toy' from http://127.0.0.1:9/toy.pth"):
         weights.fetch("toy")
     assert list((weight_cache / "i2vbench" / "toy").iterdir()) == []
+
+
+def test_a_cached_url_weight_is_not_downloaded_again(weight_cache, monkeypatch):
+    spec = weights.WeightSpec(name="toy", licence="MIT", used_by=("x",), url="http://127.0.0.1:9/toy.pth",
+                              filename="toy.pth")
+    monkeypatch.setitem(weights.WEIGHTS, "toy", spec)
+    url_weight_path(weight_cache, "toy", "toy.pth").write_bytes(b"cached")
+    assert weights.fetch("toy").read_bytes() == b"cached"  # the URL would refuse the connection
+
+
+@pytest.fixture
+def fetched(monkeypatch):
+    """Records the names ``weights fetch`` asks for; ``raft_things`` fails as a broken download would."""
+    names: list[str] = []
+
+    def fake_fetch(name):
+        names.append(name)
+        if name == "raft_things":
+            raise WeightsError("cannot download 'raft_things': connection reset")
+        return f"/cache/{name}"
+
+    monkeypatch.setattr(weights, "fetch", fake_fetch)
+    return names
+
+
+def test_fetch_by_metric_takes_the_weights_that_metric_uses(cli, fetched):
+    code, out, _ = cli("weights", "fetch", "--metrics", "subject_consistency,aesthetic_quality")
+    assert code == 0 and sorted(fetched) == ["clip_vit_l14", "dino_vitb16", "laion_aesthetic_l14"]
+    code, _, err = cli("weights", "fetch", "--metrics", "sharpness")
+    assert code == 2 and "subject_consistency" in err  # the known metrics are listed
+
+
+def test_fetch_without_names_takes_every_metrics_weights_and_goes_on_after_a_failure(cli, fetched):
+    code, out, err = cli("weights", "fetch")
+    assert code == 2
+    assert "consisti2v" not in fetched and {"dino_vitb16", "raft_things", "viclip_l14", "amt_s"} <= set(fetched)
+    assert fetched.index("raft_things") < len(fetched) - 1  # the ones after the failure were fetched too
+    assert "raft_things: FAILED" in err and "1 of" in err and "run the same command again" in err
