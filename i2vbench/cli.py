@@ -22,6 +22,7 @@ EPILOG = """examples:
   i2vbench leaderboard runs/* -o leaderboard.csv
   i2vbench compare runs/consisti2v runs/static --baseline runs/static --format latex
   i2vbench report runs/* -o report.html
+  i2vbench status runs/static-i2vbench-mini          how far a run got, per stage and metric
   i2vbench list models | metrics | suites
   i2vbench weights fetch consisti2v
   torchrun --nproc-per-node 8 -m i2vbench run --model consisti2v
@@ -145,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="report.html", help="HTML path (default report.html)")
     p.add_argument("--published", action="store_true", help="add the published VBench-I2V reference rows and points")
     p.add_argument("--copy-videos", action="store_true", help="copy the videos into <report>_files/videos/")
+
+    p = sub.add_parser("status", help="where a run stands: videos made, failed and left; each metric's progress",
+                       description="Read a run folder's store (also while the run is going) and say how many videos "
+                                   "were made, which failed and why, and per metric how many videos it scored, in "
+                                   "which precision, with which errors, or why it was skipped. Loads no model.")
+    p.add_argument("run", help="run folder")
 
     p = sub.add_parser("list", help="list models, metrics or suites")
     p.add_argument("what", choices=["models", "metrics", "suites"])
@@ -311,6 +318,14 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {path}")
 
 
+def cmd_status(args: argparse.Namespace) -> None:
+    from .report.status import run_status
+    from .store import RunStore
+
+    with RunStore.open_existing(args.run) as store:
+        print("\n".join(run_status(store)))
+
+
 def cmd_list(args: argparse.Namespace) -> None:
     if args.what == "models":
         from .registry import list_cards
@@ -393,7 +408,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"run": cmd_run, "generate": cmd_generate, "evaluate": cmd_evaluate, "leaderboard": cmd_leaderboard,
-            "compare": cmd_compare, "report": cmd_report,
+            "compare": cmd_compare, "report": cmd_report, "status": cmd_status,
             "list": cmd_list, "suite": cmd_suite,
             "weights": cmd_weights}
 
