@@ -7,6 +7,7 @@ and model FLOP utilisation (UNet FLOPs counted with torch's FlopCounterMode over
 
     python benchmarks/consisti2v_speed.py                      # GPU: bf16 batch 1/4/8 vs fp32 batch 1
     python benchmarks/consisti2v_speed.py --compile-batches 8  # also the compiled UNet at batch 8
+    python benchmarks/consisti2v_speed.py --batches 8 --reference-batch 0 --compile-batches 8 --compile-mode max-autotune
     python benchmarks/consisti2v_speed.py --tiny --device cpu  # the tiny config, for a CPU smoke run
 """
 
@@ -143,6 +144,9 @@ def main() -> None:
     parser.add_argument("--reference-batch", type=int, default=1, help="batch of the fp32 eager path (0: skip it)")
     parser.add_argument("--compile-batches", default="",
                         help="batch sizes to time again with the UNet torch.compile-d (each size compiles once)")
+    parser.add_argument("--compile-mode", default="default",
+                        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                        help="torch.compile mode of the compiled rows (reduce-overhead adds CUDA graphs)")
     parser.add_argument("--tiny", action="store_true", help="tiny UNet/VAE/text encoder (CPU smoke run)")
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
                         help="activation layout of the fast path; auto times one UNet call in each and keeps the faster")
@@ -178,10 +182,11 @@ def main() -> None:
         rows.append((f"{args.dtype} eager", batch, sec, peak, flops, "bf16"))
         print(f"eager batch {batch}: {sec / batch:.3f} s/video", flush=True)
     if args.compile_batches:
-        fast.compile()
+        fast.compile(args.compile_mode)
+        label = "compiled" if args.compile_mode == "default" else args.compile_mode
         for batch in [int(b) for b in args.compile_batches.split(",")]:
             sec, peak = time_videos(fast, batch, request, args.repeats)
-            rows.append((f"{args.dtype} compiled", batch, sec, peak, flops, "bf16"))
+            rows.append((f"{args.dtype} {label}", batch, sec, peak, flops, "bf16"))
             print(f"compiled batch {batch}: {sec / batch:.3f} s/video", flush=True)
 
     print(f"UNet FLOPs per video ({args.steps} steps x 2 branches): {flops / 1e12:.1f} TFLOP")
