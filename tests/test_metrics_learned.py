@@ -373,3 +373,36 @@ def test_runner_scores_dino_metrics_end_to_end_from_the_cache(cli, tmp_path, tin
     board = pd.read_csv(run / "leaderboard.csv").loc[0]
     assert board["subject_consistency"] > 99  # a still video: every frame has the same features
     assert 0 < board["i2v_subject"] <= 100
+
+
+def test_dreamsim_loads_from_the_unpacked_release_archive_without_downloading(tmp_path, monkeypatch):
+    import sys
+    import types
+    import zipfile
+
+    from i2vbench.errors import WeightsError
+
+    calls = []
+
+    def fake_dreamsim(pretrained, device, cache_dir):  # the package's entry point, as VBench-I2V calls it
+        calls.append((pretrained, device, cache_dir))
+        return torch.nn.Identity(), None
+
+    monkeypatch.setitem(sys.modules, "dreamsim", types.SimpleNamespace(dreamsim=fake_dreamsim))
+    archive = tmp_path / "dreamsim_ensemble_checkpoint.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("models/ensemble_lora/adapter_config.json", "{}")
+        zf.writestr("models/ensemble_lora/adapter_model.bin", b"weights")
+    backbones._load_dreamsim(archive, "cpu")
+    backbones._load_dreamsim(archive, "cpu")  # the second load finds the unpacked folder
+    root = tmp_path / "unpacked" / "models"
+    assert calls == [(True, "cpu", str(root))] * 2
+    assert (root / "ensemble_lora" / "adapter_model.bin").read_bytes() == b"weights"
+
+    unsafe = tmp_path / "bad" / "dreamsim_ensemble_checkpoint.zip"
+    unsafe.parent.mkdir()
+    with zipfile.ZipFile(unsafe, "w") as zf:
+        zf.writestr("../escape/ensemble_lora/x", "")
+    with pytest.raises(WeightsError, match="unsafe path"):
+        backbones._load_dreamsim(unsafe, "cpu")
+    assert not (tmp_path / "escape").exists()
