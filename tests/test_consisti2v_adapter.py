@@ -155,3 +155,13 @@ def test_a_decoder_overflow_is_refused_rather_than_written(tiny_folder, mini, mo
     monkeypatch.setattr(vae, "decode", overflowing)
     with pytest.raises(FloatingPointError, match="seed 9 decoded to NaN or infinite pixels"):
         adapter.generate([mini.get("rocket")], seeds=[9])
+
+
+def test_without_a_gpu_the_run_stops_unless_the_cpu_is_asked_for(cli, tmp_path, tiny_folder, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ("--no-progress", "run", "--model", "consisti2v", "--cases", "astronaut", "--metrics", "frame0_fidelity",
+            "--set", f"weights={tiny_folder}", "--set", "steps=1", "--set", "height=64", "--set", "width=64")
+    code, out, err = cli(*args, "--out", tmp_path / "auto")
+    assert code == 2 and "no CUDA GPU is visible" in err and "--set device=cpu" in err
+    code, out, err = cli(*args, "--out", tmp_path / "cpu", "--set", "device=cpu")
+    assert code == 0 and "generate: 1 done" in out, err

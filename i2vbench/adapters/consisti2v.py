@@ -114,7 +114,11 @@ class ConsistI2VAdapter(Adapter):
             from ..consisti2v.pipeline import ConsistI2VPipeline
 
             dtype = getattr(torch, self.settings["dtype"])
-            self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=resolve_device(self.settings["device"]))
+            device = resolve_device(self.settings["device"])
+            if device == "cpu" and self.settings["device"] == "auto":
+                raise ConfigError("consisti2v: no CUDA GPU is visible, and the 1.25B-parameter UNet takes hours per "
+                                  "video on a CPU. Run on a GPU machine, or pass --set device=cpu to go ahead anyway")
+            self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=device)
             if self.settings["compile"]:
                 self.pipeline.compile()
         return self.pipeline
