@@ -69,7 +69,7 @@ def make_metric(name: str, device: str, precision: str) -> Metric:
         from i2vbench.metrics.overall_consistency import VICLIP_CONFIG
         from i2vbench.metrics.viclip import ViCLIP
 
-        metric._model = ViCLIP(VICLIP_CONFIG).eval().requires_grad_(False).to(device)
+        metric._network = ViCLIP(VICLIP_CONFIG).eval().requires_grad_(False).to(device)
     return metric
 
 

@@ -102,7 +102,7 @@ def test_bf16_viclip_runs_and_agrees_with_fp32(weight_cache, tmp_path, monkeypat
              make_item(tmp_path, "b", random_frames(5, seed=2), prompt="waves on a beach")]
     high = get_metric("overall_consistency")(precision="fp32").run(items, FeatureCache())
     metric = get_metric("overall_consistency")(precision="bf16")
-    seen = autocast_seen(metric.model().vision_encoder, metric.model().text_encoder)
+    seen = autocast_seen(metric.network().vision_encoder, metric.network().text_encoder)
     low = metric.run(items, FeatureCache())
     assert seen and all(seen)
     for a, b in zip(low, high):
@@ -115,7 +115,7 @@ def test_bf16_owlv2_and_blip_run_through_transformers(weight_cache, tmp_path):
     item = make_item(tmp_path, "a", random_frames(16, seed=3), object="dog", scene="beach")
     for name in ("object_consistency", "scene_consistency"):
         metric = get_metric(name)(precision="bf16")
-        model = metric.loaded()[0]
+        model = metric.network()[0]
         seen = autocast_seen(model.vision_model if name == "scene_consistency" else model)  # BLIP: generate()
         (result,) = metric.run([item], FeatureCache())
         assert seen and all(seen), name

@@ -130,7 +130,7 @@ def test_dynamic_degree_counts_moving_pairs_per_video():
     wide = _gray_video(kept, 128, 192)
     single = _gray_video([31])
     metric = DynamicDegree()
-    metric._model = _ScriptedRaft()
+    metric._network = _ScriptedRaft()
     items = [_item(four), _item(three), _item(wide, fps=24), _item(single)]
     results = metric.score(items, FeatureCache())
     assert [r.values.get("dynamic_degree") for r in results[:3]] == [1.0, 0.0, 1.0]
@@ -138,7 +138,7 @@ def test_dynamic_degree_counts_moving_pairs_per_video():
     assert results[2].values["dynamic_magnitude"] == pytest.approx(4 * 3.1 / 15)
     assert results[3].error and not results[3].values
     # 128x128 videos share batches; the 128x192 one is batched separately
-    assert sorted(shape[2:] for shape, _ in metric._model.calls) == [(128, 128), (128, 192)]
+    assert sorted(shape[2:] for shape, _ in metric._network.calls) == [(128, 128), (128, 192)]
 
 
 def test_dynamic_degree_refuses_frames_too_small_for_raft():
@@ -205,7 +205,7 @@ def test_motion_smoothness_metric_asks_for_the_midpoint():
         return _blend(first, second)
 
     metric = MotionSmoothness()
-    metric._model = amt_stub
+    metric._network = amt_stub
     items = [_item(_gray_video([0, 12, 20, 30, 40])), _item(_gray_video([0, 10]))]
     smooth, short = metric.score(items, FeatureCache())
     assert smooth.values["motion_smoothness"] == pytest.approx((255 - (2 + 0) / 2) / 255)

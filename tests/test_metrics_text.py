@@ -122,7 +122,7 @@ def test_released_size_checkpoint_loads_strictly_through_the_metric(weight_cache
     torch.save({"model": state, "epoch": 9}, snapshot / "ViClip-InternVid-10M-FLT.pth")
     metric = get_metric("overall_consistency")()
     assert metric.unavailable_reason() is None
-    model = metric.model()
+    model = metric.network()
     loaded = model.state_dict()
     for key in ("temp", "vision_encoder.proj", "text_encoder.token_embedding.weight",
                 "vision_encoder.transformer.resblocks.23.mlp.c_proj.bias"):
@@ -188,7 +188,7 @@ def test_overall_consistency_is_the_raw_cosine_of_video_and_prompt(tmp_path, mon
             for it, d in zip(items, (0, 60, 120))}
     stub = StubViCLIP(keys)
     metric = get_metric("overall_consistency")()
-    monkeypatch.setattr(metric, "model", lambda: stub)
+    monkeypatch.setattr(metric, "network", lambda: stub)
     results = metric.score(items, FeatureCache())
     assert [r.values["overall_consistency"] for r in results] == pytest.approx([1.0, 0.5, -0.5])  # not clamped
     assert all(tuple(shape[1:]) == (8, 3, 224, 224) for shape in stub.seen) and sum(s[0] for s in stub.seen) == 3
@@ -241,7 +241,7 @@ def test_object_consistency_is_frame_weighted_over_16_middle_frames(tmp_path, mo
 
     monkeypatch.setattr(object_consistency, "detection_scores", stub_scores)
     metric = get_metric("object_consistency")()
-    monkeypatch.setattr(metric, "loaded", lambda: (None, None))
+    monkeypatch.setattr(metric, "network", lambda: (None, None))
     long, short = make_item(tmp_path, "long", numbered_frames(32)), make_item(tmp_path, "short", numbered_frames(4))
     res_long, res_short = metric.score([long, short], FeatureCache())
     # 32 frames -> indices 0, 2, ..., 30 (all even); 4 frames -> 0, 1, 2, 3, 3, ..., 3 (2 even of 16)
@@ -257,7 +257,7 @@ def test_scene_consistency_checks_each_frames_caption(tmp_path, monkeypatch):
     monkeypatch.setattr(scene_consistency, "caption_frames",
                         lambda model, processor, frames, device: [captions[int(f[0, 0, 0]) % 2] for f in frames])
     metric = get_metric("scene_consistency")()
-    monkeypatch.setattr(metric, "loaded", lambda: (None, None))
+    monkeypatch.setattr(metric, "network", lambda: (None, None))
     (result,) = metric.score([make_item(tmp_path, "s", numbered_frames(16))], FeatureCache())
     assert list(result.frame_values["scene_consistency"]) == [1, 0] * 8
     assert result.values["scene_consistency"] == 0.5
@@ -268,7 +268,7 @@ def test_a_case_without_its_label_is_an_error_not_a_number(tmp_path, monkeypatch
     monkeypatch.setattr(object_consistency, "detection_scores", lambda m, p, frames, q, d: torch.ones(len(frames)))
     monkeypatch.setattr(scene_consistency, "caption_frames", lambda m, p, frames, d: ["a cat on a beach"] * len(frames))
     metric = get_metric(name)()
-    monkeypatch.setattr(metric, "loaded", lambda: (None, None))
+    monkeypatch.setattr(metric, "network", lambda: (None, None))
     unlabelled = make_item(tmp_path, "bare", numbered_frames(8), **{field: None})
     blank = make_item(tmp_path, "blank", numbered_frames(8), **{field: "  "})
     labelled = make_item(tmp_path, "ok", numbered_frames(8))
@@ -335,7 +335,7 @@ def test_tiny_owlv2_runs_end_to_end_from_the_cache(weight_cache, tmp_path):
     items = [make_item(tmp_path, "a", random_frames(16, seed=3)), make_item(tmp_path, "b", random_frames(20, seed=4),
                                                                           object="dog")]
     results = metric.score(items, FeatureCache())
-    model, processor = metric.loaded()
+    model, processor = metric.network()
     assert type(model).__name__ == "Owlv2ForObjectDetection" and not model.training
     for item, result in zip(items, results):
         frames = item.video.frames[middle_indices(16, item.video.num_frames)]
@@ -354,7 +354,7 @@ def test_tiny_blip_runs_end_to_end_from_the_cache(weight_cache, tmp_path):
     assert metric.unavailable_reason() is None
     item = make_item(tmp_path, "a", random_frames(10, seed=5), scene="beach")
     (result,) = metric.score([item], FeatureCache())
-    model, processor = metric.loaded()
+    model, processor = metric.network()
     frames = item.video.frames[middle_indices(16, 10)]
     captions = scene_consistency.caption_frames(model, processor, list(frames), "cpu")
     assert len(captions) == 16 and not any(c.startswith("a picture of") for c in captions)
@@ -395,7 +395,7 @@ def test_imaging_quality_is_the_frame_mean_over_100(tmp_path, monkeypatch):
             return 100 * x.mean(dim=(1, 2, 3))[:, None]
 
     metric = get_metric("imaging_quality")()
-    metric._model = StubMusiq()
+    metric._network = StubMusiq()
     frames = np.stack([np.full((20, 30, 3), v, np.uint8) for v in (0, 51, 255)])
     (result,) = metric.score([make_item(tmp_path, "iq", frames)], FeatureCache())
     assert result.values["imaging_quality"] == pytest.approx((0 + 0.2 + 1) / 3)

@@ -116,6 +116,17 @@ class Metric(ABC):
     def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
         self.device = device
         self.precision = resolve_precision(precision, device, self.bf16_ok)
+        self._network: Any = None
+
+    def load(self) -> Any:
+        """Build the metric's network(s) on :attr:`device` from the weights cache (never downloads)."""
+        raise NotImplementedError(f"metric {self.name} has no network to load")
+
+    def network(self) -> Any:
+        """The metric's network, loaded by :meth:`load` on first use and kept for the metric's lifetime."""
+        if self._network is None:
+            self._network = self.load()
+        return self._network
 
     @contextlib.contextmanager
     def numerics(self) -> Iterator[None]:

@@ -66,20 +66,17 @@ class DynamicDegree(Metric):
     backbones = ("raft",)
     description = "fraction of videos that move (RAFT optical flow, VBench)"
 
-    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
-        super().__init__(device, precision)
-        self._model: torch.nn.Module | None = None
-
     def unavailable_reason(self) -> str | None:
         return weights.missing_reason(lambda: weights.locate(RAFT_WEIGHTS.name))
+
+    def load(self) -> torch.nn.Module:
+        return load_raft(self.device)
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         return score_scorable(items, self._unscorable, self._score_videos)
 
     def _score_videos(self, items: list[EvalItem]) -> list[MetricResult]:
-        if self._model is None:
-            self._model = load_raft(self.device)
-        model = self._model
+        model = self.network()
         clips = [it.video.frames[sampled_indices(it.video.num_frames, it.video.fps)] for it in items]
         pair_scores = over_consecutive_pairs(
             clips, lambda first, second: top_fraction_mean(flow_magnitude(model, first, second)), self.device)

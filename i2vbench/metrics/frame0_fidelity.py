@@ -77,7 +77,10 @@ class Frame0Fidelity(Metric):
         self.with_lpips = lpips_available()
         if self.with_lpips:
             self.scores = (*type(self).scores, LPIPS_SPEC)
-        self._lpips: LPIPSAlex | None = None
+
+    def load(self) -> LPIPSAlex:
+        heads, trunk = (read_state_dict(weights.locate(name)) for name in LPIPS_WEIGHTS)
+        return load_lpips(heads, trunk).to(self.device)
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         results = [
@@ -94,9 +97,6 @@ class Frame0Fidelity(Metric):
     def lpips(self, items: Sequence[EvalItem]) -> list[float | None]:
         """LPIPS of each video's frame 0 against its input image (None below 32 pixels a side); the videos of one
         size go through the network together."""
-        if self._lpips is None:
-            heads, trunk = (read_state_dict(weights.locate(name)) for name in LPIPS_WEIGHTS)
-            self._lpips = load_lpips(heads, trunk).to(self.device)
         out: list[float | None] = [None] * len(items)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, item in enumerate(items):
@@ -106,7 +106,7 @@ class Frame0Fidelity(Metric):
             images = torch.from_numpy(np.stack([items[i].image for i in indices]))
             frames = torch.from_numpy(np.stack([items[i].video.frames[0] for i in indices]))
             with torch.inference_mode():
-                dist = self._lpips(to_lpips_input(images).to(self.device), to_lpips_input(frames).to(self.device))
+                dist = self.network()(to_lpips_input(images).to(self.device), to_lpips_input(frames).to(self.device))
             for i, d in zip(indices, dist.float().cpu().tolist()):
                 out[i] = d
         return out

@@ -57,19 +57,16 @@ class ImagingQuality(Metric):
     backbones = ("musiq_spaq",)
     description = "MUSIQ-SPAQ frame quality / 100 (VBench; needs pyiqa)"
 
-    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
-        super().__init__(device, precision)
-        self._model: torch.nn.Module | None = None
-
     def unavailable_reason(self) -> str | None:
         if importlib.util.find_spec("pyiqa") is None:
             return ("needs the optional 'pyiqa' package for MUSIQ (pip install pyiqa) and its weights "
                     f"('{weights.fetch_command(MUSIQ_WEIGHT)}')")
         return weights.missing_reason(lambda: weights.locate(MUSIQ_WEIGHT))
 
+    def load(self) -> torch.nn.Module:
+        return load_musiq(self.device)
+
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
-        if self._model is None:
-            self._model = load_musiq(self.device)
         return [MetricResult({self.name: float(self.frame_scores(item).mean()) / 100.0}) for item in items]
 
     def frame_scores(self, item: EvalItem) -> torch.Tensor:
@@ -78,5 +75,5 @@ class ImagingQuality(Metric):
         frames = limit_longer_side(torch.from_numpy(np.ascontiguousarray(item.video.frames)).permute(0, 3, 1, 2))
         chunk = CHUNK.get(dev.type, CHUNK["cpu"])
         with torch.inference_mode():  # fp32, as VBench: weight-standardised convolutions are precision-sensitive
-            return torch.cat([self._model(frames[s : s + chunk].to(dev)).float().reshape(-1).cpu()
+            return torch.cat([self.network()(frames[s : s + chunk].to(dev)).float().reshape(-1).cpu()
                               for s in range(0, len(frames), chunk)])

@@ -94,21 +94,18 @@ class MotionSmoothness(Metric):
     backbones = ("amt_s",)
     description = "odd frames predicted by AMT-S frame interpolation from the even ones (VBench)"
 
-    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
-        super().__init__(device, precision)
-        self._model: AMTS | None = None
-
     def unavailable_reason(self) -> str | None:
         return weights.missing_reason(amt_checkpoint_path)
+
+    def load(self) -> AMTS:
+        return load_amt(self.device)
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         return score_scorable(items, self._unscorable, self._score_videos)
 
     def _score_videos(self, items: list[EvalItem]) -> list[MetricResult]:
-        if self._model is None:
-            self._model = load_amt(self.device)
         videos = [it.video.frames for it in items]
-        midpoints = interpolate_midpoints(videos, midpoint_interpolator(self._model), self.device)
+        midpoints = interpolate_midpoints(videos, midpoint_interpolator(self.network()), self.device)
         return [MetricResult({"motion_smoothness": smoothness_score(video[1::2][: len(predicted)], predicted)})
                 for video, predicted in zip(videos, midpoints)]
 

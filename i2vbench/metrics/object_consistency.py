@@ -65,18 +65,12 @@ class FrameLabelMetric(Metric):
     model_class: ClassVar[str]
     processor_class: ClassVar[str]
 
-    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
-        super().__init__(device, precision)
-        self._loaded: tuple[Any, Any] | None = None
-
     def unavailable_reason(self) -> str | None:
         return weights.missing_reason(WeightFile(self.weight, _HF_WEIGHT_FILES).path)
 
-    def loaded(self) -> tuple[Any, Any]:
-        """(model, processor), loaded on first use."""
-        if self._loaded is None:
-            self._loaded = load_transformers_model(self.weight, self.model_class, self.processor_class, self.device)
-        return self._loaded
+    def load(self) -> tuple[Any, Any]:
+        """(model, processor)."""
+        return load_transformers_model(self.weight, self.model_class, self.processor_class, self.device)
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         results = [MetricResult(error=self._missing_label(item)) for item in items]
@@ -142,6 +136,6 @@ class ObjectConsistency(FrameLabelMetric):
     processor_class = "Owlv2Processor"
 
     def frame_successes(self, frames: Sequence[np.ndarray], labels: Sequence[str]) -> list[bool]:
-        model, processor = self.loaded()
+        model, processor = self.network()
         queries = [QUERY_TEMPLATE.format(label) for label in labels]
         return object_detected(detection_scores(model, processor, frames, queries, self.device))

@@ -55,18 +55,12 @@ class OverallConsistency(Metric):
     description = "ViCLIP ViT-L/14 video-prompt cosine over 8 frames (VBench)"
     num_frames = 8
 
-    def __init__(self, device: str = "cpu", precision: str = "auto") -> None:
-        super().__init__(device, precision)
-        self._model: ViCLIP | None = None
-
     def unavailable_reason(self) -> str | None:
         return weights.missing_reason(VICLIP_FILE.path)
 
-    def model(self) -> ViCLIP:
-        if self._model is None:
-            checkpoint = read_state_dict(VICLIP_FILE.path())
-            self._model = load_viclip(checkpoint, VICLIP_CONFIG).requires_grad_(False).to(self.device)
-        return self._model
+    def load(self) -> ViCLIP:
+        checkpoint = read_state_dict(VICLIP_FILE.path())
+        return load_viclip(checkpoint, VICLIP_CONFIG).requires_grad_(False).to(self.device)
 
     def clip(self, item: EvalItem) -> torch.Tensor:
         """The 8 preprocessed frames ``[8, 3, 224, 224]`` of a video."""
@@ -74,7 +68,7 @@ class OverallConsistency(Metric):
         return clip_frames(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2))
 
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
-        model = self.model()
+        model = self.network()
         dev = torch.device(self.device)
         videos = torch.stack([self.clip(item) for item in items])
         tokens = tokenize([item.case.prompt for item in items], model.config.context_length)

@@ -60,5 +60,5 @@ class SceneConsistency(FrameLabelMetric):
     processor_class = "BlipProcessor"
 
     def frame_successes(self, frames: Sequence[np.ndarray], labels: Sequence[str]) -> list[bool]:
-        model, processor = self.loaded()
+        model, processor = self.network()
         return [caption_mentions(c, s) for c, s in zip(caption_frames(model, processor, frames, self.device), labels)]
