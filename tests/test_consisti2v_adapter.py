@@ -165,3 +165,21 @@ def test_without_a_gpu_the_run_stops_unless_the_cpu_is_asked_for(cli, tmp_path, 
     assert code == 2 and "no CUDA GPU is visible" in err and "--set device=cpu" in err
     code, out, err = cli(*args, "--out", tmp_path / "cpu", "--set", "device=cpu")
     assert code == 0 and "generate: 1 done" in out, err
+
+
+def test_a_compiled_pipeline_keeps_one_batch_size(tiny_folder, mini, monkeypatch):
+    from i2vbench.consisti2v.pipeline import ConsistI2VPipeline
+
+    monkeypatch.setattr(ConsistI2VPipeline, "compile", lambda self, mode="default": self)  # compiling: minutes
+    settings = {**FAST, "steps": 1, "height": 64, "width": 64}
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), compile=True, **settings)
+    pipe = adapter.load()
+    sizes = []
+    generate = pipe.generate
+    monkeypatch.setattr(pipe, "generate", lambda images, *a, **k: sizes.append(len(images)) or generate(images, *a, **k))
+    cases = [mini.get(n) for n in ("astronaut", "coffee", "chelsea")]
+    assert len(adapter.generate(cases, seeds=[1, 2, 3])) == 3
+    (tail,) = adapter.generate(cases[1:2], seeds=[2])  # padded to 3 rows, one video back
+    assert sizes == [3, 3]
+    alone = ConsistI2VAdapter(weights=str(tiny_folder), **settings).generate(cases[1:2], seeds=[2])[0]
+    assert np.abs(tail.frames.astype(int) - alone.frames).max() <= 1

@@ -67,6 +67,7 @@ class ConsistI2VAdapter(Adapter):
         self.request = self._request()
         self.weights_dir = self._weights_dir()
         self.pipeline = None
+        self.compiled_batch = 0
 
     def _request(self):
         from ..consisti2v.pipeline import VideoRequest, check_request, sampling_config
@@ -125,7 +126,14 @@ class ConsistI2VAdapter(Adapter):
 
     def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Video]:
         pipeline = self.load()
-        videos = pipeline.generate([c.load_image() for c in cases], [c.prompt for c in cases], seeds, self.request)
+        images, prompts, seeds = [c.load_image() for c in cases], [c.prompt for c in cases], list(seeds)
+        if self.settings["compile"]:
+            # A compiled UNet is specialised to its batch size, and compiling takes minutes: a smaller batch (the
+            # last one of a run, or a retried case) is padded with copies of its last case, which are dropped.
+            self.compiled_batch = max(self.compiled_batch, len(cases))
+            pad = self.compiled_batch - len(cases)
+            images, prompts, seeds = images + images[-1:] * pad, prompts + prompts[-1:] * pad, seeds + seeds[-1:] * pad
+        videos = pipeline.generate(images, prompts, seeds, self.request)[: len(cases)]
         return [Video(v, self.settings["fps"]) for v in videos]
 
     def close(self) -> None:

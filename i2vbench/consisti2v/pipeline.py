@@ -159,7 +159,7 @@ def check_finite(values: torch.Tensor, names: Sequence[str], what: str, dtype: t
     ``names[i]`` says which video row i is."""
     bad = (~torch.isfinite(values).flatten(1).all(dim=1)).nonzero().flatten().tolist()
     if bad:
-        which = ", ".join(names[i] for i in bad)
+        which = ", ".join(dict.fromkeys(names[i] for i in bad))
         advice = ("float16 can overflow in this network: try dtype bfloat16 or float32" if dtype == torch.float16
                   else "try dtype float32")
         raise FloatingPointError(f"the video(s) of {which} {what} ({advice})")
