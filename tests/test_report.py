@@ -285,3 +285,16 @@ def test_a_stand_in_score_is_not_counted_beside_the_score_it_stands_in_for():
     assert [s.name for s in both["first_frame"]] == ["i2v_background", "i2v_subject"]
     alone = group_members(scores, {"i2v_background_clip": True, "i2v_subject": True})
     assert [s.name for s in alone["first_frame"]] == ["i2v_background_clip", "i2v_subject"]
+
+
+def test_comparing_runs_scored_in_different_precisions_says_so(tmp_path):
+    base, better = _two_runs(tmp_path)
+    for path, precision in ((tmp_path / "base", "bf16"), (tmp_path / "better", "fp32")):
+        with RunStore(path) as store:
+            store.set_metric_status("subject_consistency", "visual_quality", "ran",
+                                    METRICS["subject_consistency"][1], precision=precision)
+            store.set_metric_status("temporal_flickering", "visual_quality", "ran",
+                                    METRICS["temporal_flickering"][1], precision="fp32")
+    notes = compare_runs([load_run(tmp_path / "base"), load_run(tmp_path / "better")], resamples=100).notes
+    assert notes[1:] == ["subject_consistency was scored in different precisions (bf16: base_model; fp32: better|model & co); "
+                     "bf16 and fp32 scores may differ in the third or fourth decimal."]

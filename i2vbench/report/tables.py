@@ -111,6 +111,21 @@ def _mark_best(rows: Sequence[Row], columns: Sequence[Column]) -> None:
             c.best = v == best
 
 
+def _precision_notes(runs: Sequence[RunData], names: Sequence[str], scores: Sequence[Score]) -> list[str]:
+    """A note for each metric that the runs scored in different precisions (bf16 and fp32 differ slightly)."""
+    notes = []
+    for metric in dict.fromkeys(s.metric for s in scores):
+        by_precision: dict[str, list[str]] = {}
+        for run, name in zip(runs, names):
+            if metric in run.precisions:
+                by_precision.setdefault(run.precisions[metric], []).append(name)
+        if len(by_precision) > 1:
+            parts = "; ".join(f"{p}: {', '.join(who)}" for p, who in sorted(by_precision.items()))
+            notes.append(f"{metric} was scored in different precisions ({parts}); bf16 and fp32 scores may differ in "
+                         "the third or fourth decimal.")
+    return notes
+
+
 def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published: bool = False,
                  resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Comparison:
     """Build the comparison of ``runs``; ``baseline`` is the index of the baseline run among them."""
@@ -120,6 +135,7 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
         if len(scores) < len(all_scores) else []
     columns = [Column(s.name, s.column, s.unit, s.higher_is_better) for s in scores]
     names = labels(runs)
+    notes += _precision_notes(runs, names, scores)
     rows = []
     for i, (run, label) in enumerate(zip(runs, names)):
         cells = {}
