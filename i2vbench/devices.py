@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import os
 
+from .errors import ConfigError
+
 
 def resolve_device(name: str) -> str:
     """``auto`` -> the process's GPU when CUDA is available, else ``cpu``; ``cuda`` -> the process's GPU
-    (``cuda:<LOCAL_RANK>`` under torchrun, so that processes sharing a run do not share a GPU); others unchanged."""
-    if name == "auto":
-        import torch
+    (``cuda:<LOCAL_RANK>`` under torchrun, so that processes sharing a run do not share a GPU); others unchanged.
+    A CUDA device that this machine does not have is refused at once, rather than failing every case later."""
+    import torch
 
+    if name == "auto":
         if not torch.cuda.is_available():
             return "cpu"
         name = "cuda"
-    if name != "cuda":
-        return name
-    rank = os.environ.get("LOCAL_RANK")
-    return f"cuda:{rank}" if rank is not None else "cuda"
+    if name == "cuda":
+        rank = os.environ.get("LOCAL_RANK")
+        name = f"cuda:{rank}" if rank is not None else "cuda"
+    if name.startswith("cuda"):
+        _check_cuda(name, torch)
+    return name
+
+
+def _check_cuda(name: str, torch) -> None:
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU "
+                          "(torch.cuda.is_available() is False); use --device cpu or auto")
+    index = name.partition(":")[2]
+    count = torch.cuda.device_count()
+    if index and (not index.isdigit() or int(index) >= count):
+        raise ConfigError(f"device {name!r} does not exist here: this machine has {count} CUDA device(s), "
+                          f"cuda:0 to cuda:{count - 1}")

@@ -101,9 +101,29 @@ def test_a_world_without_ranks_or_across_machines_is_refused(monkeypatch):
 
 
 def test_each_process_of_a_shared_run_takes_its_own_gpu(monkeypatch):
+    import torch
+
     from i2vbench.devices import resolve_device
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     monkeypatch.setenv("LOCAL_RANK", "3")
-    assert resolve_device("cuda") == "cuda:3" and resolve_device("cuda:1") == "cuda:1" and resolve_device("cpu") == "cpu"
+    assert resolve_device("cuda") == "cuda:3" == resolve_device("auto")
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cpu") == "cpu"
     monkeypatch.delenv("LOCAL_RANK")
     assert resolve_device("cuda") == "cuda"
+
+
+def test_a_gpu_this_machine_lacks_is_refused_at_once(monkeypatch):
+    import torch
+
+    from i2vbench.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ConfigError, match="has 2 CUDA device"):
+        resolve_device("cuda:2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ConfigError, match="no usable CUDA GPU"):
+        resolve_device("cuda")
