@@ -222,11 +222,13 @@ def _generation(args: argparse.Namespace):
     plan = runner.make_plan(card, overrides, suite, args.seed)
     run_dir = runner.run_dir_for(args.out, card.name, suite)
     shard = current_shard()
+    adapter = runner.make_adapter(plan)  # bad settings or paths are refused before the run folder is made
     store = runner.open_run(run_dir, plan, force=args.force, shard=shard)
     if shard.is_main:
         shared = f", shared by {shard.world} processes" if shard.world > 1 else ""
         print(f"run folder: {run_dir}  ({card.name} on {suite.name}, {len(suite)} cases{shared})")
-    summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress, shard=shard)
+    summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress, shard=shard,
+                              adapter=adapter)
     _print_summary("generate", summary, shard)
     return store, suite
 

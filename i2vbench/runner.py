@@ -133,11 +133,17 @@ def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[i : i + size]
 
 
+def make_adapter(plan: RunPlan) -> Adapter:
+    """The plan's adapter (which checks its settings, paths and weights before anything is written)."""
+    return adapter_class(plan.card)(**plan.settings)
+
+
 def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, progress: bool = True,
-             shard: Shard = Shard()) -> StageSummary:
-    """Make the videos of this process's shard that are missing (or failed before) and record them."""
+             shard: Shard = Shard(), adapter: Adapter | None = None) -> StageSummary:
+    """Make the videos of this process's shard that are missing (or failed before) and record them, with
+    ``adapter`` (default: a new one from the plan)."""
     summary = StageSummary()
-    adapter = adapter_class(plan.card)(**plan.settings)
+    adapter = adapter or make_adapter(plan)
     try:
         report = adapter.prepare(list(plan.suite))
         if report is not None and shard.is_main:

@@ -192,6 +192,16 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
     assert board["temporal_flickering"] > 99.9 and board["score_errors"] == 2
 
 
+def test_videos_from_elsewhere_that_match_nothing_stop_the_run_with_how_to_name_them(cli, tmp_path, tiny_suite):
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "clip_0001.mp4").write_bytes(b"x")
+    code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", tmp_path / "r")
+    assert code == 2 and "matches any of the 3 cases (found: clip_0001.mp4)" in err and "case0.mp4" in err
+    code, _, err = cli("--no-progress", "evaluate", "--videos", tmp_path / "missing", "--out", tmp_path / "m")
+    assert code == 2 and "does not exist" in err and not (tmp_path / "m").exists()
+
+
 def test_leaderboard_of_several_runs(cli, tmp_path, tiny_suite):
     for model in ("static", "camera"):
         assert cli("--no-progress", "run", "--model", model, "--suite", tiny_suite, "--out", tmp_path / model, *SMALL)[0] == 0

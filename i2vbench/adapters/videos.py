@@ -79,6 +79,11 @@ class VideosAdapter(Adapter):
     def prepare(self, cases: Sequence[Case]) -> dict[str, Any]:
         self._matches = self._match(cases)
         used = {p for paths in self._matches.values() for p in paths[:1]}
+        if cases and not used:
+            seen = ", ".join(p.name for p in self.files[:3]) or "no video files at all"
+            raise ConfigError(f"no video in {self.folder} matches any of the {len(cases)} cases (found: {seen}). Name "
+                              f"each file <case id>.mp4 (e.g. {cases[0].id}.mp4) or <prompt>-<n>.mp4 as VBench does, "
+                              "or pick the suite the videos were made for with --suite")
         matched = {p for paths in self._matches.values() for p in paths}
         return {
             "folder": str(self.folder),
