@@ -347,7 +347,8 @@ def cmd_list(args: argparse.Namespace) -> None:
             cls = get_metric(name)
             reason = cls().unavailable_reason()
             state = "ready" if reason is None else f"unavailable: {reason}"
-            print(f"{name:<22} {cls.group:<15} {cls.description}  [{state}]")
+            numerics = "bf16 on CUDA" if cls.bf16_ok else "fp32"
+            print(f"{name:<22} {cls.group:<15} {numerics:<13} {cls.description}  [{state}]")
     else:
         from .suite import list_suites
 

@@ -218,5 +218,7 @@ def test_list_commands(cli):
     assert code == 0 and "static" in out and "camera" in out and "videos" in out
     code, out, _ = cli("list", "metrics")
     assert code == 0 and "temporal_flickering" in out and "frame0_fidelity" in out
+    numerics = {line.split()[0]: " ".join(line.split()[2:5]) for line in out.splitlines()}
+    assert numerics["subject_consistency"].startswith("bf16 on CUDA") and numerics["dynamic_degree"].startswith("fp32")
     code, out, _ = cli("list", "suites")
     assert code == 0 and "i2vbench-mini" in out
