@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import yaml
 
 from .errors import ConfigError, I2VBenchError, WeightsError
-from .shard import current_shard
+from .shard import Shard, current_shard
 
 DEFAULT_SUITE = "i2vbench-mini"
 
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_summary(stage: str, summary: Any, shard: Any) -> None:
+def _print_summary(stage: str, summary: Any, shard: Shard) -> None:
     line = f"{shard.label()}{stage}: {summary.done} done, {summary.skipped} already done"
     if summary.failed:
         line += f", {len(summary.failed)} failed"
@@ -390,12 +390,10 @@ def cmd_weights(args: argparse.Namespace) -> None:
         return
     from .metrics import get_metric, metric_names
 
-    chosen = _split(args.metrics) or []
+    chosen = _split(args.metrics) or ([] if args.names else metric_names())
     for metric in chosen:
         get_metric(metric)  # unknown names are refused with the known ones
     names = list(dict.fromkeys([*args.names, *weights.weights_for(chosen)]))
-    if not args.names and not chosen:
-        names = weights.weights_for(metric_names())
     for name in names:
         weights.get_spec(name)
     failed = []

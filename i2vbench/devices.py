@@ -21,11 +21,13 @@ def resolve_device(name: str) -> str:
         rank = os.environ.get("LOCAL_RANK")
         name = f"cuda:{rank}" if rank is not None else "cuda"
     if name.startswith("cuda"):
-        _check_cuda(name, torch)
+        _check_cuda(name)
     return name
 
 
-def _check_cuda(name: str, torch) -> None:
+def _check_cuda(name: str) -> None:
+    import torch
+
     if not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU "
                           "(torch.cuda.is_available() is False); use --device cpu or auto")

@@ -6,6 +6,7 @@ isolate failures (a bad case is recorded with its reason and the run goes on).
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -165,30 +166,44 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
     return summary
 
 
+@functools.lru_cache(maxsize=4096)
+def _sha_of(path: str, inode: int, mtime_ns: int, size: int) -> str:
+    return file_sha256(Path(path))
+
+
+def _video_sha(path: Path) -> str:
+    """sha256 of a video file, hashed once per process for a given file state (recording a video made
+    elsewhere and checking it again before scoring read it once)."""
+    state = path.stat()
+    return _sha_of(str(path), state.st_ino, state.st_mtime_ns, state.st_size)
+
+
+def _changed_sha(row: dict) -> str | None:
+    """The new sha256 of a video made elsewhere (an absolute path) whose bytes differ from the recorded ones;
+    None for videos this run wrote, unchanged files and missing files (decoding reports those)."""
+    path = Path(row["path"])
+    if not path.is_absolute() or not path.is_file():
+        return None
+    sha = _video_sha(path)
+    return sha if sha != row["sha256"] else None
+
+
 def _rehash_external(store: RunStore, videos: dict[str, dict]) -> list[str]:
-    """Re-hash the videos made elsewhere (absolute paths); record the ones whose bytes changed (which forgets
-    their scores) and return their case ids. Missing files are left for decoding to report."""
+    """Record the videos made elsewhere whose bytes changed (which forgets their scores); their case ids."""
     changed = []
     for cid, row in videos.items():
-        path = Path(row["path"])
-        if path.is_absolute() and path.is_file():
-            sha = file_sha256(path)
-            if sha != row["sha256"]:
-                store.video_changed(cid, sha)
-                row["sha256"] = sha
-                changed.append(cid)
+        sha = _changed_sha(row)
+        if sha is not None:
+            store.video_changed(cid, sha)
+            row["sha256"] = sha
+            changed.append(cid)
     return changed
 
 
 def _video_current(store: RunStore, row: dict | None) -> bool:
     """Whether a done case's video is still the one recorded: a file that has gone missing is made again, and
-    a video made elsewhere (an absolute path) whose bytes changed is recorded again, so its old scores go."""
-    if row is None:
-        return False
-    path = video_path(store, row["path"])
-    if not path.is_file():
-        return False
-    return not Path(row["path"]).is_absolute() or file_sha256(path) == row["sha256"]
+    a video made elsewhere whose bytes changed is recorded again, so its old scores go."""
+    return row is not None and video_path(store, row["path"]).is_file() and _changed_sha(row) is None
 
 
 def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
@@ -236,7 +251,7 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
             path = Path(out).resolve()
             fps = t = h = w = None
             stored = str(path)
-        store.record_video(case.id, case.category, case.prompt, seed, stored, file_sha256(path), fps, t, h, w)
+        store.record_video(case.id, case.category, case.prompt, seed, stored, _video_sha(path), fps, t, h, w)
         summary.done += 1
 
 

@@ -118,10 +118,16 @@ class RunStore:
         self.conn.execute("PRAGMA journal_mode=WAL")
 
     def _migrate(self) -> None:
-        """Bring a store written by an earlier version up to the current schema (in a write transaction, so
-        that processes opening the store together migrate it once)."""
+        """Bring a store written by an earlier version up to the current schema. A current store is only read;
+        an old one is altered in a write transaction that checks again, so processes opening it together
+        migrate it once."""
+        def missing(cur: sqlite3.Cursor) -> bool:
+            return "precision" not in {row[1] for row in cur.execute("PRAGMA table_info(metrics)")}
+
+        if not missing(self.conn.cursor()):
+            return
         with self._transaction() as cur:
-            if "precision" not in {row[1] for row in cur.execute("PRAGMA table_info(metrics)")}:
+            if missing(cur):
                 cur.execute("ALTER TABLE metrics ADD COLUMN precision TEXT")
 
     @classmethod

@@ -24,11 +24,10 @@ def _suite_size(config: dict) -> int | None:
         return None
 
 
-def _listed(rows: list[tuple[str, str]], prefix: str, table: str) -> list[str]:
+def _listed(rows: list[tuple[str, str]], indent: str, label: str, table: str) -> list[str]:
     """The first :data:`SHOWN` (case, reason) rows, then how many more the store's ``table`` holds."""
-    lines = [f"{prefix}{cid}: {reason}" for cid, reason in rows[:SHOWN]]
+    lines = [f"{indent}{label}{cid}: {reason}" for cid, reason in rows[:SHOWN]]
     if len(rows) > SHOWN:
-        indent = prefix[: len(prefix) - len(prefix.lstrip())]
         lines.append(f"{indent}... and {len(rows) - SHOWN} more in the store's {table} table")
     return lines
 
@@ -46,7 +45,7 @@ def run_status(store: RunStore) -> list[str]:
     left = f", {total - len(cases)} not made yet" if total is not None and total >= len(cases) else ""
     suite = f"{total} cases in the suite: " if total is not None else ""
     lines.append(f"videos: {suite}{len(done)} made, {len(failed)} failed{left}")
-    lines += _listed(list(zip(failed["case_id"], failed["error"].fillna(""))), "  failed ", "cases")
+    lines += _listed(list(zip(failed["case_id"], failed["error"].fillna(""))), "  ", "failed ", "cases")
     errors = store.table("metric_errors")
     info = store.metric_info()
     if not info:
@@ -62,5 +61,5 @@ def run_status(store: RunStore) -> list[str]:
         precision = f" in {item['precision']}" if item["precision"] else ""
         problems = f", {len(mine)} error(s)" if len(mine) else ""
         lines.append(f"  {metric:<{width}}  {scored} of {len(done)} videos scored{precision}{problems}")
-        lines += _listed(list(zip(mine["case_id"], mine["error"])), f"    {metric} error on ", "metric_errors")
+        lines += _listed(list(zip(mine["case_id"], mine["error"])), "    ", f"{metric} error on ", "metric_errors")
     return lines
