@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig  # noqa: E402
 from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config  # noqa: E402
@@ -147,6 +148,8 @@ def main() -> None:
     parser.add_argument("--compile-mode", default="default",
                         choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
                         help="torch.compile mode of the compiled rows (reduce-overhead adds CUDA graphs)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the timings, print where one UNet call of the last fast path spends its GPU time")
     parser.add_argument("--tiny", action="store_true", help="tiny UNet/VAE/text encoder (CPU smoke run)")
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
                         help="activation layout of the fast path; auto times one UNet call in each and keeps the faster")
@@ -189,6 +192,12 @@ def main() -> None:
             rows.append((f"{args.dtype} {label}", batch, sec, peak, flops, "bf16"))
             print(f"compiled batch {batch}: {sec / batch:.3f} s/video", flush=True)
 
+    if args.profile and args.device.startswith("cuda"):
+        from profile_unet import inputs, kernel_breakdown
+
+        videos = max(int(b) for b in (args.compile_batches or args.batches).split(",") if b)
+        print(f"one UNet call, {videos} videos x 2 branches:")
+        print(kernel_breakdown(fast.unet, inputs(fast.unet, 2 * videos, args.size // 8), top=40), flush=True)
     print(f"UNet FLOPs per video ({args.steps} steps x 2 branches): {flops / 1e12:.1f} TFLOP")
     print(f"{'path':<24}{'batch':>6}{'s/video':>10}{'videos/s':>10}{'peak GiB':>10}{'UNet MFU':>10}")
     base = rows[0][2] / rows[0][1] if rows and args.reference_batch else None
