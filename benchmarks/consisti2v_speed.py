@@ -134,6 +134,17 @@ def time_videos(pipe: ConsistI2VPipeline, batch: int, request: VideoRequest, rep
     return seconds, peak
 
 
+def time_decode(pipe: ConsistI2VPipeline, videos: int, size: int) -> float:
+    """Seconds per video to decode 16 latent frames (the VAE part of a video), after one warm-up call."""
+    latents = torch.randn(videos, 4, pipe.latent_frames, size // 8, size // 8, device=pipe.device)
+    pipe.decode(latents)
+    _sync(pipe.device)
+    start = time.perf_counter()
+    pipe.decode(latents)
+    _sync(pipe.device)
+    return (time.perf_counter() - start) / videos
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -184,8 +195,11 @@ def main() -> None:
         sec, peak = time_videos(fast, batch, request, args.repeats)
         rows.append((f"{args.dtype} eager", batch, sec, peak, flops, "bf16"))
         print(f"eager batch {batch}: {sec / batch:.3f} s/video", flush=True)
+    decode_videos = max(int(b) for b in (args.batches or "1").split(",") if b)
+    print(f"VAE decoding, eager: {time_decode(fast, decode_videos, args.size):.3f} s/video", flush=True)
     if args.compile_batches:
         fast.compile(args.compile_mode)
+        print(f"VAE decoding, compiled: {time_decode(fast, decode_videos, args.size):.3f} s/video", flush=True)
         label = "compiled" if args.compile_mode == "default" else args.compile_mode
         for batch in [int(b) for b in args.compile_batches.split(",")]:
             sec, peak = time_videos(fast, batch, request, args.repeats)

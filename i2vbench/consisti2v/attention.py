@@ -170,13 +170,14 @@ class TemporalSelfAttention(TemporalAttention):
     def forward(self, x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
         bf = x.shape[0]
         n = geometry.n_frames
-        frame_of_row = torch.arange(n, device=x.device).repeat(bf // n)[:, None]
-        q = self.rotary_emb.rotate(self.to_q(x), frame_of_row)
-        k = self.rotary_emb.rotate(self.to_k(x), frame_of_row)
-        v = self.to_v(x)
+        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         if fused_available(q, n):
-            out = temporal_window_attention(q, k, v, n, geometry.height, geometry.width, self.heads)
+            out = temporal_window_attention(
+                q, k, v, self.rotary_emb.freqs, n, geometry.height, geometry.width, self.heads
+            )
         else:
+            frame_of_row = torch.arange(n, device=x.device).repeat(bf // n)[:, None]
+            q, k = (self.rotary_emb.rotate(t, frame_of_row) for t in (q, k))
             out = self._attend_per_position(q, k, v, geometry)
         return self.to_out[0](out)
 
@@ -201,14 +202,15 @@ class TemporalCrossAttention(TemporalAttention):
     """Temporal cross-attention to the text of each video.
 
     Reference quirk kept for exact outputs: queries are rotated by their frame index, keys are not.
-    Keys are the same for every position of a video, so all positions attend in one sequence.
+    A rotation is orthogonal, so ``R(f)q . k = q . R(-f)k``: the few text keys of each frame are rotated
+    back instead of rotating every query, and each frame attends to its own rotated keys.
     """
 
     def forward(self, x: torch.Tensor, geometry: VideoGeometry, context: torch.Tensor) -> torch.Tensor:
         bf, hw, c = x.shape
         n = geometry.n_frames
-        b = bf // n
-        q = self.to_q(x).view(b, n, hw, c)
-        q = self.rotary_emb.rotate(q, torch.arange(n, device=x.device)[:, None])
-        out = self.attend(q.view(b, n * hw, c), self.to_k(context), self.to_v(context))
-        return out.view(bf, hw, c)
+        b, length = bf // n, context.shape[1]
+        frames = torch.arange(n, device=x.device)[:, None]
+        k = self.rotary_emb.rotate(self.to_k(context)[:, None].expand(b, n, length, c), -frames)
+        v = self.to_v(context)[:, None].expand(b, n, length, c)
+        return self.attend(self.to_q(x), k.reshape(bf, length, c), v.reshape(bf, length, c))

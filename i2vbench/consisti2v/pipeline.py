@@ -74,11 +74,13 @@ class ConsistI2VPipeline:
         return self
 
     def compile(self, mode: str = "default") -> "ConsistI2VPipeline":
-        """``torch.compile`` the UNet (fuses norms, activations and gates; the first call compiles), in the
-        channels-last layout (measured on an H100: 4 % less GPU time per compiled UNet call)."""
+        """``torch.compile`` the UNet and the VAE decoder (fuses norms, activations and gates; the first
+        calls compile), in the channels-last layout (measured on an H100: 4 % less GPU time per compiled
+        UNet call)."""
         if self.device.type == "cuda":
             self.use_channels_last()
         self.unet = torch.compile(self.unet, mode=mode, dynamic=False)
+        self.vae.decoder = torch.compile(self.vae.decoder, mode=mode, dynamic=False)
         return self
 
     @property

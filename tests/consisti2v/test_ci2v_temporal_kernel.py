@@ -30,18 +30,26 @@ from i2vbench.consisti2v.attention import TemporalSelfAttention, VideoGeometry
 torch.manual_seed(int(sys.argv[1]))
 for c, heads, h, w, b in {cases}:
     attn = TemporalSelfAttention(c, heads)
+    geometry = VideoGeometry(16, h, w)
+    frame_of_row = torch.arange(16).repeat(b)[:, None]
+    rot = lambda t: attn.rotary_emb.rotate(t, frame_of_row)
     q, k, v = (torch.randn(b * 16, h * w, c) for _ in range(3))
     with torch.no_grad():
-        ref = attn._attend_per_position(q.double(), k.double(), v.double(), VideoGeometry(16, h, w))
+        ref = attn._attend_per_position(rot(q.double()), rot(k.double()), v.double(), geometry)
         half = [t.half() for t in (q, k, v)]
         assert kernels.fused_available(half[0], 16)
-        out = kernels.temporal_window_attention(*half, 16, h, w, heads).double()
-        sdpa = attn._attend_per_position(*half, VideoGeometry(16, h, w)).double()
+        out = kernels.temporal_window_attention(*half, attn.rotary_emb.freqs, 16, h, w, heads).double()
+        sdpa = attn._attend_per_position(rot(half[0]), rot(half[1]), half[2], geometry).double()
+        x = torch.randn(b * 16, h * w, c)
+        module_ref = attn.double()(x.double(), geometry)
+        module_fused = attn.half()(x.half(), geometry).double()
     fused_err = ((out - ref).norm() / ref.norm()).item()
     sdpa_err = ((sdpa - ref).norm() / ref.norm()).item()
-    print(c, heads, h, w, fused_err, sdpa_err)
-    assert torch.isfinite(out).all()
+    module_err = ((module_fused - module_ref).norm() / module_ref.norm()).item()
+    print(c, heads, h, w, fused_err, sdpa_err, module_err)
+    assert torch.isfinite(out).all() and torch.isfinite(module_fused).all()
     assert fused_err < 2e-3 and fused_err < 3 * sdpa_err, (fused_err, sdpa_err)
+    assert module_err < 5e-3, module_err
 """
 
 
@@ -67,12 +75,17 @@ def test_fused_kernel_bf16_on_cuda(channels, latent):
     torch.manual_seed(channels)
     attn = TemporalSelfAttention(channels, 8).cuda()
     geometry = VideoGeometry(16, latent, latent)
+    frame_of_row = torch.arange(16, device="cuda").repeat(2)[:, None]
+
+    def rot(t):
+        return attn.rotary_emb.rotate(t, frame_of_row)
+
     q, k, v = (torch.randn(2 * 16, latent * latent, channels, device="cuda") for _ in range(3))
     with torch.no_grad():
-        ref = attn._attend_per_position(q.double(), k.double(), v.double(), geometry)
+        ref = attn._attend_per_position(rot(q.double()), rot(k.double()), v.double(), geometry)
         bf16 = [t.bfloat16() for t in (q, k, v)]
-        out = kernels.temporal_window_attention(*bf16, 16, latent, latent, 8).double()
-        sdpa = attn._attend_per_position(*bf16, geometry).double()
+        out = kernels.temporal_window_attention(*bf16, attn.rotary_emb.freqs, 16, latent, latent, 8).double()
+        sdpa = attn._attend_per_position(rot(bf16[0]), rot(bf16[1]), bf16[2], geometry).double()
     fused_err = ((out - ref).norm() / ref.norm()).item()
     sdpa_err = ((sdpa - ref).norm() / ref.norm()).item()
     assert torch.isfinite(out).all()
