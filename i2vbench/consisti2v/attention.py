@@ -170,14 +170,13 @@ class TemporalSelfAttention(TemporalAttention):
     def forward(self, x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
         bf = x.shape[0]
         n = geometry.n_frames
-        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        frame_of_row = torch.arange(n, device=x.device).repeat(bf // n)[:, None]
+        q = self.rotary_emb.rotate(self.to_q(x), frame_of_row)
+        k = self.rotary_emb.rotate(self.to_k(x), frame_of_row)
+        v = self.to_v(x)
         if fused_available(q, n):
-            out = temporal_window_attention(
-                q, k, v, self.rotary_emb.freqs, n, geometry.height, geometry.width, self.heads
-            )
+            out = temporal_window_attention(q, k, v, n, geometry.height, geometry.width, self.heads)
         else:
-            frame_of_row = torch.arange(n, device=x.device).repeat(bf // n)[:, None]
-            q, k = (self.rotary_emb.rotate(t, frame_of_row) for t in (q, k))
             out = self._attend_per_position(q, k, v, geometry)
         return self.to_out[0](out)
 

@@ -7,8 +7,7 @@ kernel reads queries, keys and values straight from the projections' ``(b*F, H*W
 the window keys of frame 0 itself (replicate borders) and writes the output in the same layout: no
 transposes, no window tensor, one launch.
 
-Rotary positions are applied in the kernel too (in float32), so the projections go in as the linear
-layers return them. The PyTorch path in :mod:`.attention` computes the same function and is what runs on CPUs, in float32
+The PyTorch path in :mod:`.attention` computes the same function and is what runs on CPUs, in float32
 and without Triton.
 """
 
@@ -44,16 +43,8 @@ def _interpreting() -> bool:
 if triton is not None:
 
     @triton.jit
-    def _rotated(x, partner, position, freq, odd):
-        """Rotary positions on interleaved pairs: ``x*cos + rotate_half(x)*sin`` in float32; ``freq`` is 0
-        past the rotated channels (the identity there)."""
-        angle = position.to(tl.float32)[:, None] * freq[None, :]
-        half = tl.where(odd[None, :], partner.to(tl.float32), -partner.to(tl.float32))
-        return x.to(tl.float32) * tl.cos(angle) + half * tl.sin(angle)
-
-    @triton.jit
     def _window_attention_kernel(
-        q_ptr, k_ptr, v_ptr, freqs_ptr, o_ptr, hw, height, width, channels, head_dim, rotary_channels, scale,
+        q_ptr, k_ptr, v_ptr, o_ptr, hw, height, width, channels, head_dim, scale,
         N_FRAMES: tl.constexpr, FRAMES_PAD: tl.constexpr, KEYS_PAD: tl.constexpr, D_PAD: tl.constexpr,
         BLOCK_P: tl.constexpr,
     ):
@@ -72,14 +63,8 @@ if triton is not None:
         offset = tl.where(is_frame_key | ~key_ok, 4, offset)
         dy = offset // 3 - 1
         dx = offset % 3 - 1
-        key_frame = tl.where(is_frame_key, keys, 0)  # window keys are frame 0's, at rotary position 0
+        key_frame = tl.where(is_frame_key, keys, 0)
         channel = head * head_dim + dims
-        partner = channel ^ 1  # the other channel of each rotated pair
-        rotated = dim_ok & (channel < rotary_channels)
-        freq = tl.load(freqs_ptr + channel // 2, mask=rotated, other=0.0)
-        odd = (channel % 2) == 1
-        q_mask = frame_ok[:, None] & dim_ok[None, :]
-        k_mask = key_ok[:, None] & dim_ok[None, :]
         for i in range(BLOCK_P):
             p = tl.program_id(1) * BLOCK_P + i  # BLOCK_P divides hw: no position is out of range
             y = p // width
@@ -87,30 +72,30 @@ if triton is not None:
             ny = tl.minimum(tl.maximum(y + dy, 0), height - 1)
             nx = tl.minimum(tl.maximum(x + dx, 0), width - 1)
             key_pos = tl.where(is_frame_key, p, ny * width + nx)
-            q_at = ((video * N_FRAMES + frames).to(tl.int64) * hw + p)[:, None] * channels
-            k_at = ((video * N_FRAMES + key_frame).to(tl.int64) * hw + key_pos)[:, None] * channels
-            q = _rotated(tl.load(q_ptr + q_at + channel[None, :], mask=q_mask, other=0.0),
-                         tl.load(q_ptr + q_at + partner[None, :], mask=q_mask, other=0.0), frames, freq, odd)
-            k = _rotated(tl.load(k_ptr + k_at + channel[None, :], mask=k_mask, other=0.0),
-                         tl.load(k_ptr + k_at + partner[None, :], mask=k_mask, other=0.0), key_frame, freq, odd)
-            v = tl.load(v_ptr + k_at + channel[None, :], mask=k_mask, other=0.0)
-            scores = tl.dot(q.to(v.dtype), tl.trans(k.to(v.dtype))) * scale
+            q_rows = (video * N_FRAMES + frames).to(tl.int64) * hw + p
+            k_rows = (video * N_FRAMES + key_frame).to(tl.int64) * hw + key_pos
+            q_mask = frame_ok[:, None] & dim_ok[None, :]
+            k_mask = key_ok[:, None] & dim_ok[None, :]
+            q = tl.load(q_ptr + q_rows[:, None] * channels + channel[None, :], mask=q_mask, other=0.0)
+            k = tl.load(k_ptr + k_rows[:, None] * channels + channel[None, :], mask=k_mask, other=0.0)
+            v = tl.load(v_ptr + k_rows[:, None] * channels + channel[None, :], mask=k_mask, other=0.0)
+            scores = tl.dot(q, tl.trans(k)) * scale
             scores = tl.where(key_ok[None, :], scores, float("-inf"))
             weights = tl.exp(scores - tl.max(scores, axis=1)[:, None])
             total = tl.sum(weights, axis=1)
             out = tl.dot(weights.to(v.dtype), v) / total[:, None]
-            tl.store(o_ptr + q_at + channel[None, :], out.to(o_ptr.dtype.element_ty), mask=q_mask)
+            tl.store(o_ptr + q_rows[:, None] * channels + channel[None, :], out.to(o_ptr.dtype.element_ty), mask=q_mask)
 
 
-def _launch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, freqs: torch.Tensor, n_frames: int, height: int,
-            width: int, heads: int) -> torch.Tensor:
+def _launch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_frames: int, height: int, width: int,
+            heads: int) -> torch.Tensor:
     bf, hw, channels = q.shape
     head_dim = channels // heads
     out = torch.empty_like(q)
     block_p = next(p for p in (4, 2, 1) if hw % p == 0)
     grid = (heads, hw // block_p, bf // n_frames)
     _window_attention_kernel[grid](
-        q, k, v, freqs, out, hw, height, width, channels, head_dim, 2 * freqs.numel(), 1.0 / math.sqrt(head_dim),
+        q, k, v, out, hw, height, width, channels, head_dim, 1.0 / math.sqrt(head_dim),
         N_FRAMES=n_frames, FRAMES_PAD=max(16, triton.next_power_of_2(n_frames)),
         KEYS_PAD=max(16, triton.next_power_of_2(n_frames + WINDOW)), D_PAD=max(16, triton.next_power_of_2(head_dim)),
         BLOCK_P=block_p, num_warps=2,
@@ -121,23 +106,20 @@ def _launch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, freqs: torch.Tens
 if triton is not None:
 
     @torch.library.custom_op("i2vbench::temporal_window_attention", mutates_args=())
-    def _temporal_window_attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, freqs: torch.Tensor,
-                                      n_frames: int, height: int, width: int, heads: int) -> torch.Tensor:
-        freqs = freqs.float().contiguous()
-        return _launch(q.contiguous(), k.contiguous(), v.contiguous(), freqs, n_frames, height, width, heads)
+    def _temporal_window_attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_frames: int,
+                                      height: int, width: int, heads: int) -> torch.Tensor:
+        return _launch(q.contiguous(), k.contiguous(), v.contiguous(), n_frames, height, width, heads)
 
     @_temporal_window_attention_op.register_fake
-    def _(q, k, v, freqs, n_frames, height, width, heads):
+    def _(q, k, v, n_frames, height, width, heads):
         return torch.empty_like(q, memory_format=torch.contiguous_format)
 
 
-def temporal_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, freqs: torch.Tensor,
-                              n_frames: int, height: int, width: int, heads: int) -> torch.Tensor:
-    """Temporal self-attention with the frame-0 window on ``(b*F, H*W, C)`` projections.
+def temporal_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_frames: int, height: int,
+                              width: int, heads: int) -> torch.Tensor:
+    """Temporal self-attention with the frame-0 window on ``(b*F, H*W, C)`` rotated projections.
 
-    Queries and keys are rotated here by their frame index (window keys: 0), on the first
-    ``2 * len(freqs)`` channels in interleaved pairs, as :class:`.attention.RotaryEmbedding` does. Keys
-    and values of each position are its ``F`` frames followed by frame 0 at the 8 neighbouring
+    Keys and values of each position are its ``F`` frames followed by frame 0 at the 8 neighbouring
     positions (row-major 3x3 without the centre, borders replicated). Returns ``(b*F, H*W, C)``.
     """
-    return _temporal_window_attention_op(q, k, v, freqs, n_frames, height, width, heads)
+    return _temporal_window_attention_op(q, k, v, n_frames, height, width, heads)

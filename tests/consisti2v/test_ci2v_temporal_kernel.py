@@ -38,7 +38,7 @@ for c, heads, h, w, b in {cases}:
         ref = attn._attend_per_position(rot(q.double()), rot(k.double()), v.double(), geometry)
         half = [t.half() for t in (q, k, v)]
         assert kernels.fused_available(half[0], 16)
-        out = kernels.temporal_window_attention(*half, attn.rotary_emb.freqs, 16, h, w, heads).double()
+        out = kernels.temporal_window_attention(rot(half[0]), rot(half[1]), half[2], 16, h, w, heads).double()
         sdpa = attn._attend_per_position(rot(half[0]), rot(half[1]), half[2], geometry).double()
         x = torch.randn(b * 16, h * w, c)
         module_ref = attn.double()(x.double(), geometry)
@@ -84,7 +84,7 @@ def test_fused_kernel_bf16_on_cuda(channels, latent):
     with torch.no_grad():
         ref = attn._attend_per_position(rot(q.double()), rot(k.double()), v.double(), geometry)
         bf16 = [t.bfloat16() for t in (q, k, v)]
-        out = kernels.temporal_window_attention(*bf16, attn.rotary_emb.freqs, 16, latent, latent, 8).double()
+        out = kernels.temporal_window_attention(rot(bf16[0]), rot(bf16[1]), bf16[2], 16, latent, latent, 8).double()
         sdpa = attn._attend_per_position(rot(bf16[0]), rot(bf16[1]), bf16[2], geometry).double()
     fused_err = ((out - ref).norm() / ref.norm()).item()
     sdpa_err = ((sdpa - ref).norm() / ref.norm()).item()
