@@ -222,7 +222,8 @@ def _generation(args: argparse.Namespace):
     plan = runner.make_plan(card, overrides, suite, args.seed)
     run_dir = runner.run_dir_for(args.out, card.name, suite)
     shard = current_shard()
-    adapter = runner.make_adapter(plan)  # bad settings or paths are refused before the run folder is made
+    adapter = runner.make_adapter(plan)  # bad settings, paths or cases are refused before the run folder is made
+    adapter.check_cases(list(plan.suite))
     store = runner.open_run(run_dir, plan, force=args.force, shard=shard)
     if shard.is_main:
         shared = f", shared by {shard.world} processes" if shard.world > 1 else ""

@@ -198,6 +198,7 @@ def test_videos_from_elsewhere_that_match_nothing_stop_the_run_with_how_to_name_
     (folder / "clip_0001.mp4").write_bytes(b"x")
     code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", tmp_path / "r")
     assert code == 2 and "matches any of the 3 cases (found: clip_0001.mp4)" in err and "case0.mp4" in err
+    assert not (tmp_path / "r").exists()  # refused before the run folder is made
     code, _, err = cli("--no-progress", "evaluate", "--videos", tmp_path / "missing", "--out", tmp_path / "m")
     assert code == 2 and "does not exist" in err and not (tmp_path / "m").exists()
 

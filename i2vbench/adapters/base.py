@@ -58,6 +58,10 @@ class Adapter(ABC):
             raise ConfigError(f"setting fps must be a positive number; got {settings['fps']!r}")
         return settings
 
+    def check_cases(self, cases: Sequence[Case]) -> None:
+        """Refuse (``ConfigError``) a suite this adapter cannot serve at all, before the run folder is made;
+        cheap checks only (no weights loaded)."""
+
     def prepare(self, cases: Sequence[Case]) -> dict[str, Any] | None:
         """Look at the whole (selected) suite before generating; a returned dict is saved as the
         run's ``adapter_report.json`` and summarised on screen."""

@@ -76,7 +76,8 @@ class VideosAdapter(Adapter):
             seen[key] = seen.get(key, 0) + 1
         return {k for k, n in seen.items() if n > 1}
 
-    def prepare(self, cases: Sequence[Case]) -> dict[str, Any]:
+    def check_cases(self, cases: Sequence[Case]) -> None:
+        """At least one case must have a video, or the folder (or the suite) is the wrong one."""
         self._matches = self._match(cases)
         used = {p for paths in self._matches.values() for p in paths[:1]}
         if cases and not used:
@@ -84,6 +85,10 @@ class VideosAdapter(Adapter):
             raise ConfigError(f"no video in {self.folder} matches any of the {len(cases)} cases (found: {seen}). Name "
                               f"each file <case id>.mp4 (e.g. {cases[0].id}.mp4) or <prompt>-<n>.mp4 as VBench does, "
                               "or pick the suite the videos were made for with --suite")
+
+    def prepare(self, cases: Sequence[Case]) -> dict[str, Any]:
+        self.check_cases(cases)
+        used = {p for paths in self._matches.values() for p in paths[:1]}
         matched = {p for paths in self._matches.values() for p in paths}
         return {
             "folder": str(self.folder),
