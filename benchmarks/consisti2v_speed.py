@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig  # noqa: E402
 from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config  # noqa: E402
+from profile_unet import cfg_call, inputs, kernel_breakdown  # noqa: E402
 
 #: dense peak rates (TFLOP/s) used for model FLOP utilisation
 PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp16": 989.0, "fp32": 67.0, "tf32": 494.0},
@@ -65,39 +66,31 @@ def _tokenizer(cls):
     return cls(vocab={t: i for i, t in enumerate(tokens)}, merges=[], pad_token="!", model_max_length=77)
 
 
-def unet_flops(pipe: ConsistI2VPipeline, size: int, branches: int = 2) -> float:
-    """FLOPs of one UNet call for one video with ``branches`` guidance branches."""
+def unet_flops(pipe: ConsistI2VPipeline, size: int) -> float:
+    """FLOPs of one UNet call for one video with text CFG (two branches sharing their first layers)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    unet, h = pipe.unet, size // 8
-    cfg = unet.config
-    sample = torch.randn(branches, cfg.in_channels, cfg.n_frames - 1, h, h, device=unet.device, dtype=unet.dtype)
-    first = torch.randn(branches, cfg.in_channels, 1, h, h, device=unet.device, dtype=unet.dtype)
-    text = torch.randn(branches, 77, cfg.cross_attention_dim, device=unet.device, dtype=unet.dtype)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        unet(sample, 981, text, first, 3)
+        cfg_call(pipe.unet)(*inputs(pipe.unet, 1, size // 8))
     return float(counter.get_total_flops())
 
 
 def choose_layout(pipe: ConsistI2VPipeline, layout: str, size: int, videos: int) -> None:
     """Apply the requested layout; ``auto`` times a UNet call (2 branches per video) in both layouts."""
     if layout == "auto":
-        unet, h, cfg = pipe.unet, size // 8, pipe.unet.config
-        kw = {"device": unet.device, "dtype": unet.dtype}
-        args = (torch.randn(2 * videos, 4, cfg.n_frames - 1, h, h, **kw), 981,
-                torch.randn(2 * videos, 77, cfg.cross_attention_dim, **kw), torch.randn(2 * videos, 4, 1, h, h, **kw), 3)
+        unet, args = cfg_call(pipe.unet), inputs(pipe.unet, videos, size // 8)
         timings = {}
         for name in ("contiguous", "channels_last"):
             if name == "channels_last":
                 pipe.use_channels_last()
             with torch.no_grad():
                 unet(*args)
-                _sync(unet.device)
+                _sync(pipe.device)
                 start = time.perf_counter()
                 for _ in range(3):
                     unet(*args)
-                _sync(unet.device)
+                _sync(pipe.device)
             timings[name] = (time.perf_counter() - start) / 3
         print("UNet call, " + ", ".join(f"{k}: {v * 1e3:.1f} ms" for k, v in timings.items()), flush=True)
         layout = min(timings, key=timings.get)
@@ -207,11 +200,9 @@ def main() -> None:
             print(f"compiled batch {batch}: {sec / batch:.3f} s/video", flush=True)
 
     if args.profile and args.device.startswith("cuda"):
-        from profile_unet import inputs, kernel_breakdown
-
         videos = max(int(b) for b in (args.compile_batches or args.batches).split(",") if b)
         print(f"one UNet call, {videos} videos x 2 branches:")
-        print(kernel_breakdown(fast.unet, inputs(fast.unet, 2 * videos, args.size // 8), top=40), flush=True)
+        print(kernel_breakdown(cfg_call(fast.unet), inputs(fast.unet, videos, args.size // 8), top=40), flush=True)
     print(f"UNet FLOPs per video ({args.steps} steps x 2 branches): {flops / 1e12:.1f} TFLOP")
     print(f"{'path':<24}{'batch':>6}{'s/video':>10}{'videos/s':>10}{'peak GiB':>10}{'UNet MFU':>10}")
     base = rows[0][2] / rows[0][1] if rows and args.reference_batch else None

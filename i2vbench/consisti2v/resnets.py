@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .branches import repeat_rows
+
 # Fixed in the released model regardless of config (observable when norm_num_groups != 32).
 TEMPORAL_NORM_GROUPS = 32
 TEMPORAL_NORM_EPS = 1e-6
@@ -26,7 +28,7 @@ class ResnetBlock2D(nn.Module):
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.time_emb_proj(F.silu(temb))[:, :, None, None]
+        h = h + repeat_rows(self.time_emb_proj(F.silu(temb)), h.shape[0])[:, :, None, None]
         h = self.conv2(F.silu(self.norm2(h)))
         skip = x if self.conv_shortcut is None else self.conv_shortcut(x)
         return skip + h

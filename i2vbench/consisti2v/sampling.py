@@ -92,20 +92,24 @@ def sample_latents(
         noise = frameinit(layout, noise, lpf, fi.noise_level, scheduler)
     noisy_first, latents = noise[:, :, :1], noise[:, :, 1:]
 
-    if mode == "both":
+    if mode == "both":  # the branches' first frames differ: each branch runs the whole network
         first_in = torch.cat([noisy_first, z1, z1])
         text_in = torch.cat([uncond, uncond, text])
-    elif mode == "text":
-        first_in, text_in = torch.cat([z1, z1]), torch.cat([uncond, text])
+        branches, shared = 3, 1
+    elif mode == "text":  # the branches differ in their text alone: the layers before it run once
+        first_in, text_in = z1, torch.cat([uncond, text])
+        branches, shared = 2, 2
     else:
         first_in, text_in = z1, text
-    branches = first_in.shape[0] // b
+        branches, shared = 1, 1
+    repeats = branches // shared
 
     steps = config.num_inference_steps
     for i, t in enumerate(scheduler.timesteps(steps)):
         # a tensor timestep: a compiled UNet would otherwise specialise (and recompile) on every value
         timestep = torch.tensor(t, device=device)
-        eps = unet(torch.cat([latents] * branches), timestep, text_in, first_in, config.frame_stride).float()
+        eps = unet(torch.cat([latents] * repeats), timestep, text_in, first_in, config.frame_stride,
+                   branches=shared).float()
         eps = _guide(eps.chunk(branches), config)
         latents = scheduler.step(eps, t, latents, scheduler.previous_timestep(t, steps))
         if callback is not None:

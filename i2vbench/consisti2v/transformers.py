@@ -13,6 +13,7 @@ from .attention import (
     TextCrossAttention,
     VideoGeometry,
 )
+from .branches import repeat_rows
 
 _TRANSFORMER_NORM_EPS = 1e-6
 
@@ -56,6 +57,7 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, geometry: VideoGeometry, context: torch.Tensor) -> torch.Tensor:
         x = self.attn1(self.norm1(x), geometry) + x
+        x = repeat_rows(x, context.shape[0] * geometry.n_frames)  # branches that shared the input part here
         x = self.attn2(self.norm2(x), geometry, context) + x
         return self.ff(self.norm3(x)) + x
 
@@ -71,7 +73,8 @@ class Transformer(nn.Module):
         self.proj_out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, geometry: VideoGeometry, context: torch.Tensor) -> torch.Tensor:
-        return self.block_output(x, geometry, context) + x
+        out = self.block_output(x, geometry, context)
+        return out + repeat_rows(x, out.shape[0])
 
     def block_output(self, x: torch.Tensor, geometry: VideoGeometry, context: torch.Tensor) -> torch.Tensor:
         """The transformer's contribution, before the residual is added."""
@@ -79,7 +82,7 @@ class Transformer(nn.Module):
         tokens = self.proj_in(self.norm(x).permute(0, 2, 3, 1).reshape(bf, h * w, c))
         for block in self.transformer_blocks:
             tokens = block(tokens, geometry, context)
-        return self.proj_out(tokens).reshape(bf, h, w, c).permute(0, 3, 1, 2)
+        return self.proj_out(tokens).reshape(-1, h, w, c).permute(0, 3, 1, 2)  # rows: more if branches split
 
 
 class SpatialTransformer(Transformer):
@@ -104,4 +107,5 @@ class TemporalTransformer(Transformer):
 
     def forward(self, x: torch.Tensor, geometry: VideoGeometry, context: torch.Tensor) -> torch.Tensor:
         # alpha*x + (1-alpha)*(x + out) = x + (1-alpha)*out: two passes over the activations instead of four
-        return torch.addcmul(x, 1.0 - self.alpha.clamp(0.0, 1.0), self.block_output(x, geometry, context))
+        out = self.block_output(x, geometry, context)
+        return torch.addcmul(repeat_rows(x, out.shape[0]), 1.0 - self.alpha.clamp(0.0, 1.0), out)

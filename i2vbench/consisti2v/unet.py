@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .branches import repeat_rows
 from .config import UNetConfig
 from .embeddings import TimestepEmbedding, sinusoidal_embedding
 from .unet_blocks import DownBlock, LevelSettings, MidBlock, UpBlock
@@ -103,15 +104,22 @@ class ConsistI2VUNet(nn.Module):
         encoder_hidden_states: torch.Tensor,
         first_frame_latents: torch.Tensor,
         frame_stride: TimestepLike | None = None,
+        *,
+        branches: int = 1,
     ) -> torch.Tensor:
         """Noise prediction for ``sample`` (b, C, F-1, h, w) given the clean ``first_frame_latents``.
 
         ``encoder_hidden_states`` is one text embedding per video (b, L, D). ``timestep`` and
         ``frame_stride`` may be a python number, a 0-dim tensor, one value per video (b,) or one per
         frame (b*F,) in video-major order. Returns (b, C_out, F-1, h, w).
+
+        ``branches`` > 1: guidance branches that differ only in their text. ``encoder_hidden_states`` then
+        holds ``branches * b`` rows, branch-major, every other input ``b``; the layers before the first
+        text cross-attention run once per video (:mod:`.branches`). Returns (branches * b, C_out, F-1, h, w),
+        the same as repeating the other inputs ``branches`` times.
         """
         n_frames = self.config.n_frames
-        b, h, w = self._check_inputs(sample, encoder_hidden_states, first_frame_latents)
+        b, h, w = self._check_inputs(sample, encoder_hidden_states, first_frame_latents, branches)
         temb = self._embed(_per_frame(timestep, b, n_frames, sample.device, "timestep"), self.time_embedding)
         if self.config.use_frame_stride_condition:
             if frame_stride is None:
@@ -134,11 +142,12 @@ class ConsistI2VUNet(nn.Module):
             taken, skips = skips[-n_skips:], skips[:-n_skips]
             size = tuple(skips[-1].shape[-2:]) if block.upsamplers else None
             x = block(x, taken[::-1], temb, n_frames, context, size)
-        x = self.conv_out(F.silu(self.conv_norm_out(x)))
-        return x.view(b, n_frames, -1, h, w).transpose(1, 2)[:, :, 1:]
+        x = self.conv_out(F.silu(self.conv_norm_out(repeat_rows(x, branches * b * n_frames))))
+        return x.view(branches * b, n_frames, -1, h, w).transpose(1, 2)[:, :, 1:]
 
     def _check_inputs(
-        self, sample: torch.Tensor, encoder_hidden_states: torch.Tensor, first_frame_latents: torch.Tensor
+        self, sample: torch.Tensor, encoder_hidden_states: torch.Tensor, first_frame_latents: torch.Tensor,
+        branches: int,
     ) -> tuple[int, int, int]:
         cfg = self.config
         expected_frames = cfg.n_frames - 1
@@ -154,13 +163,16 @@ class ConsistI2VUNet(nn.Module):
                 f"first_frame_latents must be (batch, {cfg.in_channels}, 1, h, w) = {(b, cfg.in_channels, 1, h, w)} "
                 f"to match sample; got {tuple(first_frame_latents.shape)}"
             )
+        if branches < 1:
+            raise ValueError(f"branches must be at least 1; got {branches}")
         if (
             encoder_hidden_states.ndim != 3
-            or encoder_hidden_states.shape[0] != b
+            or encoder_hidden_states.shape[0] != branches * b
             or encoder_hidden_states.shape[2] != cfg.cross_attention_dim
         ):
+            per = "one text embedding per video" if branches == 1 else f"{branches} text embeddings per video"
             raise ValueError(
-                f"encoder_hidden_states must be one text embedding per video, (batch={b}, tokens, "
+                f"encoder_hidden_states must be {per}, ({branches * b}, tokens, "
                 f"{cfg.cross_attention_dim}); got {tuple(encoder_hidden_states.shape)}"
             )
         return b, h, w

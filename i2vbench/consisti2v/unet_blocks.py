@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .attention import VideoGeometry
+from .branches import repeat_rows
 from .resnets import Downsample2D, ResnetBlock2D, TemporalResnetBlock, Upsample2D
 from .transformers import SpatialTransformer, TemporalTransformer
 
@@ -133,7 +134,7 @@ class UpBlock(_LayerStack):
     ) -> torch.Tensor:
         """``skips`` in consumption order; ``upsample_size`` is the next level's size (None: last block)."""
         for i, skip in enumerate(skips):
-            x = self._layer(i, torch.cat([x, skip], dim=1), temb, n_frames, context)
+            x = self._layer(i, torch.cat([x, repeat_rows(skip, x.shape[0])], dim=1), temb, n_frames, context)
         for upsampler in self.upsamplers:
             x = upsampler(x, upsample_size)
         return x

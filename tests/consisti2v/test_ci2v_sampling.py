@@ -34,9 +34,10 @@ class RecordingUNet(nn.Module):
     def device(self) -> torch.device:
         return self.anchor.device
 
-    def forward(self, sample, timestep, text, first, frame_stride):
-        out = torch.randn(sample.shape, generator=self.rng)
-        self.calls.append(dict(sample=sample, text=text, first=first, t=timestep, stride=frame_stride, out=out))
+    def forward(self, sample, timestep, text, first, frame_stride, branches=1):
+        out = torch.randn((branches * sample.shape[0], *sample.shape[1:]), generator=self.rng)
+        self.calls.append(dict(sample=sample, text=text, first=first, t=timestep, stride=frame_stride, out=out,
+                               branches=branches))
         return out
 
 
@@ -73,6 +74,7 @@ def test_text_and_image_guidance_runs_three_branches_in_one_call():
         e_u, e_img, e_both = call["out"].chunk(3)
         torch.testing.assert_close(eps, e_u + 2.0 * (e_img - e_u) + 7.5 * (e_both - e_img))
     torch.testing.assert_close(unet.calls[0]["sample"], torch.cat([mixed[:, :, 1:]] * 3))
+    assert unet.calls[0]["branches"] == 1  # the first frames differ: nothing to share
     assert [c["t"] for c in unet.calls] == [501, 1]
 
 
@@ -81,7 +83,9 @@ def test_text_guidance_runs_uncond_then_cond_with_the_clean_first_frame():
     z1, text, uncond = inputs(1)
     sample_latents(unet, z1, text, uncond, config=SamplingConfig(num_inference_steps=1), scheduler=scheduler)
     call = unet.calls[0]
-    assert torch.equal(call["first"], torch.cat([z1, z1]))
+    # the branches differ only in their text: latents and first frame go in once, the UNet shares them
+    assert call["branches"] == 2 and call["sample"].shape[0] == 1
+    assert torch.equal(call["first"], z1)
     assert torch.equal(call["text"], torch.cat([uncond, text]))
     e_u, e_c = call["out"].chunk(2)
     torch.testing.assert_close(scheduler.eps[0], e_u + 7.5 * (e_c - e_u))
@@ -113,7 +117,9 @@ def test_batch_with_per_video_generators_equals_single_video_runs(guidance_scale
             unet, z1[i : i + 1], text[i : i + 1], uncond[i : i + 1], config=config,
             generator=torch.Generator().manual_seed(seed),
         )
-        torch.testing.assert_close(batch[i : i + 1], single, atol=1e-5, rtol=1e-5)
+        # float32 matrix products of different batch sizes round differently (1e-5 relative); mixed-up seeds
+        # or rows would differ by O(1)
+        torch.testing.assert_close(batch[i : i + 1], single, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(batch[0, :, 1:], batch[1, :, 1:])
 
 

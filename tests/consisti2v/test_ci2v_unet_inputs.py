@@ -125,3 +125,28 @@ def test_from_json_ignores_unknown_keys_and_prefers_num_attention_heads():
     assert config.attention_head_dim == (2, 4)
     assert config.sample_size == 64
     assert config.extra["_class_name"] == "VideoLDMUNet3DConditionModel"
+
+
+@pytest.mark.parametrize("per_video_timesteps", [False, True])
+def test_guidance_branches_sharing_their_input_equal_repeated_inputs(per_video_timesteps):
+    """``branches=2`` runs the layers before the first text cross-attention once per video; the result is the
+    one of repeating latents, first frame and timesteps for each branch (float64: no rounding to hide in)."""
+    unet = random_unet().double()
+    g = torch.Generator().manual_seed(4)
+    sample, first = torch.randn((2, 4, 15, H, W), generator=g), torch.randn((2, 4, 1, H, W), generator=g)
+    text = torch.randn((4, 77, 16), generator=g)
+    sample, first, text = sample.double(), first.double(), text.double()
+    t = torch.tensor([700, 30]) if per_video_timesteps else torch.tensor(700)
+    with torch.no_grad():
+        shared = unet(sample, t, text, first, 3, branches=2)
+        repeated = unet(torch.cat([sample] * 2), torch.cat([t] * 2) if t.ndim else t, text, torch.cat([first] * 2), 3)
+    assert shared.shape == (4, 4, 15, H, W)
+    torch.testing.assert_close(shared, repeated, atol=1e-12, rtol=0)
+    assert not torch.allclose(shared[:2], shared[2:])  # the branches' texts differ, and so do their outputs
+
+
+def test_shared_branches_need_that_many_text_rows_per_video(unet):
+    g = torch.Generator().manual_seed(0)
+    sample, first = torch.randn((2, 4, 15, H, W), generator=g), torch.randn((2, 4, 1, H, W), generator=g)
+    with pytest.raises(ValueError, match=r"2 text embeddings per video, \(4, tokens, 16\)"):
+        unet(sample, 981, torch.randn(2, 77, 16), first, 3, branches=2)
