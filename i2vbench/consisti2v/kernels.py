@@ -14,6 +14,7 @@ and without Triton.
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 
@@ -35,8 +36,6 @@ def fused_available(q: torch.Tensor, n_frames: int) -> bool:
 
 
 def _interpreting() -> bool:
-    import os
-
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
@@ -65,6 +64,8 @@ if triton is not None:
         dx = offset % 3 - 1
         key_frame = tl.where(is_frame_key, keys, 0)
         channel = head * head_dim + dims
+        q_mask = frame_ok[:, None] & dim_ok[None, :]
+        k_mask = key_ok[:, None] & dim_ok[None, :]
         for i in range(BLOCK_P):
             p = tl.program_id(1) * BLOCK_P + i  # BLOCK_P divides hw: no position is out of range
             y = p // width
@@ -74,8 +75,6 @@ if triton is not None:
             key_pos = tl.where(is_frame_key, p, ny * width + nx)
             q_rows = (video * N_FRAMES + frames).to(tl.int64) * hw + p
             k_rows = (video * N_FRAMES + key_frame).to(tl.int64) * hw + key_pos
-            q_mask = frame_ok[:, None] & dim_ok[None, :]
-            k_mask = key_ok[:, None] & dim_ok[None, :]
             q = tl.load(q_ptr + q_rows[:, None] * channels + channel[None, :], mask=q_mask, other=0.0)
             k = tl.load(k_ptr + k_rows[:, None] * channels + channel[None, :], mask=k_mask, other=0.0)
             v = tl.load(v_ptr + k_rows[:, None] * channels + channel[None, :], mask=k_mask, other=0.0)
