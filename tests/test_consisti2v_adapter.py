@@ -170,10 +170,12 @@ def test_without_a_gpu_the_run_stops_unless_the_cpu_is_asked_for(cli, tmp_path, 
 def test_a_compiled_pipeline_keeps_one_batch_size(tiny_folder, mini, monkeypatch):
     from i2vbench.consisti2v.pipeline import ConsistI2VPipeline
 
-    monkeypatch.setattr(ConsistI2VPipeline, "compile", lambda self, mode="default": self)  # compiling: minutes
+    modes = []
+    monkeypatch.setattr(ConsistI2VPipeline, "compile", lambda self, mode: modes.append(mode) or self)  # minutes
     settings = {**FAST, "steps": 1, "height": 64, "width": 64}
     adapter = ConsistI2VAdapter(weights=str(tiny_folder), compile=True, **settings)
     pipe = adapter.load()
+    assert modes == ["default"]
     sizes = []
     generate = pipe.generate
     monkeypatch.setattr(pipe, "generate", lambda images, *a, **k: sizes.append(len(images)) or generate(images, *a, **k))
@@ -183,3 +185,16 @@ def test_a_compiled_pipeline_keeps_one_batch_size(tiny_folder, mini, monkeypatch
     assert sizes == [3, 3]
     alone = ConsistI2VAdapter(weights=str(tiny_folder), **settings).generate(cases[1:2], seeds=[2])[0]
     assert np.abs(tail.frames.astype(int) - alone.frames).max() <= 1
+
+
+def test_compile_takes_a_torch_compile_mode(tiny_folder, monkeypatch):
+    from i2vbench.consisti2v.pipeline import ConsistI2VPipeline
+
+    modes = []
+    monkeypatch.setattr(ConsistI2VPipeline, "compile", lambda self, mode: modes.append(mode) or self)
+    settings = {**FAST, "steps": 1, "height": 64, "width": 64}
+    ConsistI2VAdapter(weights=str(tiny_folder), compile="reduce-overhead", **settings).load()
+    ConsistI2VAdapter(weights=str(tiny_folder), compile=False, **settings).load()
+    assert modes == ["reduce-overhead"]
+    with pytest.raises(ConfigError, match="compile must be true, false or a torch.compile mode.*reduce-overhead.*'fast'"):
+        ConsistI2VAdapter(weights=str(tiny_folder), compile="fast", **settings)

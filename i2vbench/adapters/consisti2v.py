@@ -12,6 +12,8 @@ from ..video import Video
 from .base import Adapter
 
 DTYPES = ("float16", "bfloat16", "float32")
+#: ``--set compile=`` values: torch.compile modes (``true`` is ``default``; ``reduce-overhead`` adds CUDA graphs)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 FRAMES_PER_CHUNK = 16
 
 
@@ -23,6 +25,18 @@ def chunks_for(num_frames: int) -> int:
             f"16, 31, 46, ... (16k - k + 1); got {num_frames}"
         )
     return (num_frames - 1) // (FRAMES_PER_CHUNK - 1)
+
+
+def compile_mode(value: Any) -> str | None:
+    """The torch.compile mode of a ``compile`` setting: false/null for none, true for ``default``, or a mode."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "default"
+    if value in COMPILE_MODES:
+        return value
+    raise ConfigError(f"compile must be true, false or a torch.compile mode ({', '.join(COMPILE_MODES)}); "
+                      f"got {value!r}")
 
 
 class ConsistI2VAdapter(Adapter):
@@ -64,6 +78,7 @@ class ConsistI2VAdapter(Adapter):
         s = self.settings
         if s["dtype"] not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}; got {s['dtype']!r}")
+        self.compile_mode = compile_mode(s["compile"])
         self.request = self._request()
         self.weights_dir = self._weights_dir()
         self.pipeline = None
@@ -120,14 +135,14 @@ class ConsistI2VAdapter(Adapter):
                 raise ConfigError("consisti2v: no CUDA GPU is visible, and the 1.25B-parameter UNet takes hours per "
                                   "video on a CPU. Run on a GPU machine, or pass --set device=cpu to go ahead anyway")
             self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=device)
-            if self.settings["compile"]:
-                self.pipeline.compile()
+            if self.compile_mode:
+                self.pipeline.compile(self.compile_mode)
         return self.pipeline
 
     def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Video]:
         pipeline = self.load()
         images, prompts, seeds = [c.load_image() for c in cases], [c.prompt for c in cases], list(seeds)
-        if self.settings["compile"]:
+        if self.compile_mode:
             # A compiled UNet is specialised to its batch size, and compiling takes minutes: a smaller batch (the
             # last one of a run, or a retried case) is padded with copies of its last case, which are dropped.
             self.compiled_batch = max(self.compiled_batch, len(cases))

@@ -108,8 +108,9 @@ def sample_latents(
     for i, t in enumerate(scheduler.timesteps(steps)):
         # a tensor timestep: a compiled UNet would otherwise specialise (and recompile) on every value
         timestep = torch.tensor(t, device=device)
+        torch.compiler.cudagraph_mark_step_begin()  # a UNet compiled with CUDA graphs may reuse its buffers now
         eps = unet(torch.cat([latents] * repeats), timestep, text_in, first_in, config.frame_stride,
-                   branches=shared).float()
+                   branches=shared).to(torch.float32, copy=True)  # a copy: CUDA-graph outputs are overwritten
         eps = _guide(eps.chunk(branches), config)
         latents = scheduler.step(eps, t, latents, scheduler.previous_timestep(t, steps))
         if callback is not None:
