@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="after the timings, print where one UNet call of the last fast path spends its GPU time")
     parser.add_argument("--tiny", action="store_true", help="tiny UNet/VAE/text encoder (CPU smoke run)")
+    parser.add_argument("--rotary-in-kernel", action="store_true",
+                        help="temporal self-attention applies its rotary positions inside the fused kernel")
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
                         help="activation layout of the fast path; auto times one UNet call in each and keeps the faster")
     args = parser.parse_args()
@@ -163,8 +165,13 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     gpu_kind = next((k for k in PEAK_TFLOPS if k in device_name), None)
     print(f"device: {device_name}; torch {torch.__version__}; {args.size}x{args.size}, 16 frames, "
-          f"{args.steps} DDIM steps, text CFG 7.5 (2 branches), FrameInit on; {'tiny' if args.tiny else 'full-size'} network")
+          f"{args.steps} DDIM steps, text CFG 7.5 (2 branches), FrameInit on; {'tiny' if args.tiny else 'full-size'} network; "
+          f"temporal rotary {'inside' if args.rotary_in_kernel else 'before'} the fused kernel")
 
+    if args.rotary_in_kernel:
+        from i2vbench.consisti2v.attention import TemporalSelfAttention
+
+        TemporalSelfAttention.rotate_in_kernel = True
     rows = []
     if args.reference_batch:
         torch.backends.cuda.matmul.allow_tf32 = False

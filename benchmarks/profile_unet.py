@@ -2,6 +2,7 @@
 
     python benchmarks/profile_unet.py --videos 4            # bf16, 2 CFG branches per video
     python benchmarks/profile_unet.py --videos 4 --compile default  # also time torch.compile modes
+    python benchmarks/profile_unet.py --videos 8 --attention --temporal-conv --skip-eager  # the two layers alone
 """
 
 from __future__ import annotations
@@ -80,24 +81,74 @@ def kernel_breakdown(fn, args, top: int = 15) -> str:
 
 
 def temporal_attention_timings(rows: int) -> None:
-    """Temporal self-attention modules of the three widths: fused kernel against the SDPA path."""
+    """Temporal self-attention at the UNet's four sizes (8 heads): the fused kernel with rotary positions
+    applied before it or inside it, at 2 and 4 warps, against the SDPA path; then the whole module compiled
+    as the pipeline compiles it, rotating in a pass of its own or in the kernel."""
     from i2vbench.consisti2v.attention import TemporalSelfAttention, VideoGeometry
+
+    bf16 = torch.bfloat16
+    for channels, latent in ((320, 32), (640, 16), (1280, 8), (1280, 4)):
+        with torch.device("cuda"):
+            attn = TemporalSelfAttention(channels, 8).to(bf16).eval()
+            x = torch.randn(rows, latent * latent, channels, dtype=bf16)
+            q, k, v = (torch.randn(rows, latent * latent, channels, dtype=bf16) for _ in range(3))
+        geometry = VideoGeometry(16, latent, latent)
+        tables = attn.rotary_emb.pair_tables(16, channels, q.device)
+        rows_frame = torch.arange(16, device="cuda").repeat(rows // 16)[:, None]
+        q_rot, k_rot = (attn.rotary_emb.rotate(t, rows_frame) for t in (q, k))
+        line = [f"temporal attention {channels} ch at {latent}x{latent}, {rows} frames:"]
+        for warps in (2, 4):
+            kernels.NUM_WARPS = warps
+            pre = timed(lambda: kernels.temporal_window_attention(q_rot, k_rot, v, 16, latent, latent, 8), ())
+            inside = timed(lambda: kernels.temporal_window_attention(q, k, v, 16, latent, latent, 8, tables), ())
+            line.append(f"kernel {warps} warps: {pre * 1e3:.3f} ms on rotated q/k, {inside * 1e3:.3f} ms rotating;")
+        kernels.NUM_WARPS = 2
+        sdpa = timed(lambda: attn._attend_per_position(q_rot, k_rot, v, geometry), ())
+        with torch.no_grad():
+            a = kernels.temporal_window_attention(q_rot, k_rot, v, 16, latent, latent, 8).float()
+            b = kernels.temporal_window_attention(q, k, v, 16, latent, latent, 8, tables).float()
+            c = attn._attend_per_position(q_rot, k_rot, v, geometry).float()
+        line.append(f"SDPA path {sdpa * 1e3:.3f} ms (relative difference to it: {((a - c).norm() / c.norm()).item():.1e}"
+                    f" rotated before, {((b - c).norm() / c.norm()).item():.1e} rotating)")
+        print(" ".join(line), flush=True)
+        compiled = torch.compile(attn, dynamic=False)
+        modules = []
+        for inside in (False, True):
+            attn.rotate_in_kernel = inside
+            torch._dynamo.reset()
+            modules.append(timed(compiled, (x, geometry)))
+        print(f"  compiled module: rotary pass + kernel {modules[0] * 1e3:.3f} ms, rotary in kernel {modules[1] * 1e3:.3f} ms",
+              flush=True)
+
+
+def temporal_conv_timings(rows: int) -> None:
+    """The temporal (3, 1, 1) convolutions at the UNet's four sizes, channels-last bf16: as the 3-D convolution
+    of (b, C, F, H, W) videos (what the UNet runs) against the same weights as a (3, 1) 2-D convolution over
+    (b, C, F, H*W) (the same memory, viewed), which may meet better-tuned cuDNN kernels."""
+    import torch.nn.functional as F
 
     for channels, latent in ((320, 32), (640, 16), (1280, 8), (1280, 4)):
         with torch.device("cuda"):
-            attn = TemporalSelfAttention(channels, 8).to(torch.bfloat16).eval()
-            x = torch.randn(rows, latent * latent, channels, dtype=torch.bfloat16)
-        geometry = VideoGeometry(16, latent, latent)
-        q, k, v = (torch.randn(rows, latent * latent, channels, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-        fused = timed(lambda: kernels.temporal_window_attention(q, k, v, 16, latent, latent, 8), ())
-        sdpa = timed(lambda: attn._attend_per_position(q, k, v, geometry), ())
+            conv = torch.nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0)).to(torch.bfloat16)
+            x = torch.randn(rows, channels, latent, latent, dtype=torch.bfloat16).to(memory_format=torch.channels_last)
+        conv.to(memory_format=torch.channels_last_3d)
+        weight_2d = conv.weight.detach().squeeze(-1).contiguous(memory_format=torch.channels_last)
+        b = rows // 16
+
+        def as_3d():
+            return conv(x.view(b, 16, channels, latent, latent).transpose(1, 2)).transpose(1, 2).reshape(x.shape)
+
+        def as_2d():
+            video = x.view(b, 16, channels, latent * latent).transpose(1, 2)
+            return F.conv2d(video, weight_2d, conv.bias, padding=(1, 0)).transpose(1, 2).reshape(x.shape)
+
         with torch.no_grad():
-            a = kernels.temporal_window_attention(q, k, v, 16, latent, latent, 8).float()
-            b = attn._attend_per_position(q, k, v, geometry).float()
-        module = timed(attn, (x, geometry))
-        print(f"temporal attention {channels} ch at {latent}x{latent}, {rows} frames: fused {fused * 1e3:.2f} ms, "
-              f"SDPA path {sdpa * 1e3:.2f} ms (relative difference {((a - b).norm() / b.norm()).item():.1e}); "
-              f"whole module {module * 1e3:.2f} ms", flush=True)
+            difference = (as_3d().float() - as_2d().float()).abs().max().item()
+        flops = 2 * rows * latent * latent * channels * channels * 3
+        t3, t2 = timed(as_3d, ()), timed(as_2d, ())
+        print(f"temporal conv {channels} ch at {latent}x{latent}, {rows} frames: conv3d {t3 * 1e3:.3f} ms "
+              f"({flops / t3 / 1e12:.0f} TFLOP/s), as conv2d {t2 * 1e3:.3f} ms ({flops / t2 / 1e12:.0f} TFLOP/s); "
+              f"largest difference {difference:.1e}", flush=True)
 
 
 def main() -> None:
@@ -110,6 +161,7 @@ def main() -> None:
     parser.add_argument("--inductor", default="", help="inductor settings for the compiled calls, e.g. freezing=1")
     parser.add_argument("--skip-eager", action="store_true", help="time and profile only the compiled calls")
     parser.add_argument("--attention", action="store_true", help="first time the temporal self-attention alone")
+    parser.add_argument("--temporal-conv", action="store_true", help="first time the temporal convolutions alone")
     args = parser.parse_args()
     import torch._inductor.config as inductor_config
 
@@ -120,6 +172,8 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = True
     if args.attention:
         temporal_attention_timings(32 * args.videos)
+    if args.temporal_conv:
+        temporal_conv_timings(32 * args.videos)
     with torch.device("cuda"):
         unet = ConsistI2VUNet(UNetConfig.consisti2v()).to(torch.bfloat16).eval()
     if args.channels_last:

@@ -123,6 +123,15 @@ class RotaryEmbedding(nn.Module):
         return torch.cat([head * cos + rotated_half * sin, tail], dim=-1)
 
 
+    def pair_tables(self, n_frames: int, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cos`` and ``sin`` (n_frames, channels/2) of the angle of each channel pair at each frame, float32;
+        pairs past the rotated channels get angle 0 (the identity). What :func:`.kernels.temporal_window_attention`
+        rotates with."""
+        angles = torch.arange(n_frames, device=device, dtype=torch.float32)[:, None] * self.freqs.float()
+        angles = F.pad(angles, (0, channels // 2 - angles.shape[1]))
+        return angles.cos(), angles.sin()
+
+
 class RelativePositionBias(nn.Module):
     """Saved in the released checkpoint but never used by its forward; kept only so weights load."""
 
@@ -164,21 +173,26 @@ class TemporalSelfAttention(TemporalAttention):
     Queries sit at positions 0..F-1, frame keys at 0..F-1 and the 8 window keys at 0 (they belong to
     frame 0). Rotation by position 0 is the identity, so the window's keys and values are those of
     frame 0's tokens: projected once with the frames, then gathered, rather than projected again.
-    On CUDA in half precision the attention runs in one fused kernel (:mod:`.kernels`).
+    On CUDA in half precision the attention runs in one fused kernel (:mod:`.kernels`), which also applies
+    the rotary positions when ``rotate_in_kernel`` is set.
     """
 
+    #: rotary positions applied inside the fused kernel rather than in a pass of their own before it
+    rotate_in_kernel = False
+
     def forward(self, x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
-        bf = x.shape[0]
-        n = geometry.n_frames
+        bf, _, c = x.shape
+        n, h, w = geometry.n_frames, geometry.height, geometry.width
+        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        fused = fused_available(q, n)
+        if fused and self.rotate_in_kernel and c // self.heads % 2 == 0:
+            rotary = self.rotary_emb.pair_tables(n, c, x.device)
+            return self.to_out[0](temporal_window_attention(q, k, v, n, h, w, self.heads, rotary))
         frame_of_row = torch.arange(n, device=x.device).repeat(bf // n)[:, None]
-        q = self.rotary_emb.rotate(self.to_q(x), frame_of_row)
-        k = self.rotary_emb.rotate(self.to_k(x), frame_of_row)
-        v = self.to_v(x)
-        if fused_available(q, n):
-            out = temporal_window_attention(q, k, v, n, geometry.height, geometry.width, self.heads)
-        else:
-            out = self._attend_per_position(q, k, v, geometry)
-        return self.to_out[0](out)
+        q, k = (self.rotary_emb.rotate(t, frame_of_row) for t in (q, k))
+        if fused:
+            return self.to_out[0](temporal_window_attention(q, k, v, n, h, w, self.heads))
+        return self.to_out[0](self._attend_per_position(q, k, v, geometry))
 
     def _attend_per_position(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                              geometry: VideoGeometry) -> torch.Tensor:
