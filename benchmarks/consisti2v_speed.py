@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="after the timings, print where one UNet call of the last fast path spends its GPU time")
     parser.add_argument("--tiny", action="store_true", help="tiny UNet/VAE/text encoder (CPU smoke run)")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="let cuDNN time its convolution algorithms per shape (the choice may differ between runs)")
     parser.add_argument("--rotary-in-kernel", action="store_true",
                         help="temporal self-attention applies its rotary positions inside the fused kernel")
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
@@ -166,7 +168,8 @@ def main() -> None:
     gpu_kind = next((k for k in PEAK_TFLOPS if k in device_name), None)
     print(f"device: {device_name}; torch {torch.__version__}; {args.size}x{args.size}, 16 frames, "
           f"{args.steps} DDIM steps, text CFG 7.5 (2 branches), FrameInit on; {'tiny' if args.tiny else 'full-size'} network; "
-          f"temporal rotary {'inside' if args.rotary_in_kernel else 'before'} the fused kernel")
+          f"temporal rotary {'inside' if args.rotary_in_kernel else 'before'} the fused kernel; "
+          f"cuDNN benchmark mode {'on' if args.cudnn_benchmark else 'off'} for the fast path")
 
     if args.rotary_in_kernel:
         from i2vbench.consisti2v.attention import TemporalSelfAttention
@@ -187,6 +190,7 @@ def main() -> None:
 
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     dtype = getattr(torch, args.dtype)
     fast = build_pipeline(dtype, args.device, args.tiny)
     choose_layout(fast, args.layout, args.size, max(int(b) for b in (args.batches or "1").split(",") if b))

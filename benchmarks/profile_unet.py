@@ -160,6 +160,8 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true", help="NHWC weights and activations")
     parser.add_argument("--inductor", default="", help="inductor settings for the compiled calls, e.g. freezing=1")
     parser.add_argument("--skip-eager", action="store_true", help="time and profile only the compiled calls")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="let cuDNN time its convolution algorithms per shape (the choice may differ between runs)")
     parser.add_argument("--attention", action="store_true", help="first time the temporal self-attention alone")
     parser.add_argument("--temporal-conv", action="store_true", help="first time the temporal convolutions alone")
     args = parser.parse_args()
@@ -170,6 +172,7 @@ def main() -> None:
         setattr(inductor_config, key, type(getattr(inductor_config, key))(int(value) if value.isdigit() else value))
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     if args.attention:
         temporal_attention_timings(32 * args.videos)
     if args.temporal_conv:
