@@ -2,7 +2,7 @@
 
     python benchmarks/profile_unet.py --videos 4            # bf16, 2 CFG branches per video
     python benchmarks/profile_unet.py --videos 4 --compile default  # also time torch.compile modes
-    python benchmarks/profile_unet.py --videos 8 --attention --temporal-conv --skip-eager  # the two layers alone
+    python benchmarks/profile_unet.py --videos 8 --attention --temporal-conv --projections --skip-eager  # layers alone
 """
 
 from __future__ import annotations
@@ -151,6 +151,24 @@ def temporal_conv_timings(rows: int) -> None:
               f"largest difference {difference:.1e}", flush=True)
 
 
+def projection_timings(rows: int) -> None:
+    """Self-attention projections at the UNet's four sizes, bf16: ``to_q``, ``to_k``, ``to_v`` as three matrix
+    products (what the UNet runs) against one product with the three weights stacked, split afterwards."""
+    import torch.nn.functional as F
+
+    for channels, latent in ((320, 32), (640, 16), (1280, 8), (1280, 4)):
+        with torch.device("cuda"):
+            x = torch.randn(rows * latent * latent, channels, dtype=torch.bfloat16)
+            weights = [torch.randn(channels, channels, dtype=torch.bfloat16) / channels**0.5 for _ in range(3)]
+        stacked = torch.cat(weights)
+        separate = timed(lambda: [F.linear(x, w) for w in weights], ())
+        fused = timed(lambda: F.linear(x, stacked).split(channels, dim=-1), ())
+        flops = 2 * x.shape[0] * channels * channels * 3
+        print(f"q/k/v projections {channels} ch at {latent}x{latent}, {rows} frames: three {separate * 1e3:.3f} ms "
+              f"({flops / separate / 1e12:.0f} TFLOP/s), stacked {fused * 1e3:.3f} ms ({flops / fused / 1e12:.0f} TFLOP/s)",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=4)
@@ -164,6 +182,7 @@ def main() -> None:
                         help="let cuDNN time its convolution algorithms per shape (the choice may differ between runs)")
     parser.add_argument("--attention", action="store_true", help="first time the temporal self-attention alone")
     parser.add_argument("--temporal-conv", action="store_true", help="first time the temporal convolutions alone")
+    parser.add_argument("--projections", action="store_true", help="first time the q/k/v projections alone")
     args = parser.parse_args()
     import torch._inductor.config as inductor_config
 
@@ -177,6 +196,8 @@ def main() -> None:
         temporal_attention_timings(32 * args.videos)
     if args.temporal_conv:
         temporal_conv_timings(32 * args.videos)
+    if args.projections:
+        projection_timings(32 * args.videos)
     with torch.device("cuda"):
         unet = ConsistI2VUNet(UNetConfig.consisti2v()).to(torch.bfloat16).eval()
     if args.channels_last:
