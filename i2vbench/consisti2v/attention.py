@@ -160,11 +160,29 @@ def first_frame_window(x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor
     already one of the temporal tokens.
     """
     bf, hw, c = x.shape
-    n, h, w = geometry.n_frames, geometry.height, geometry.width
-    first = x.view(bf // n, n, h, w, c)[:, 0].permute(0, 3, 1, 2)
-    padded = F.pad(first, (1, 1, 1, 1), mode="replicate")
-    patches = padded.unfold(2, 3, 1).unfold(3, 3, 1).flatten(-2)[..., _WINDOW_KEEP]
-    return patches.permute(0, 2, 3, 4, 1).reshape(bf // n, hw, WINDOW_SIZE, c)
+    first = x.view(bf // geometry.n_frames, geometry.n_frames, hw, c)[:, 0]
+    return first[:, window_positions(geometry.height, geometry.width, x.device)]
+
+
+_WINDOW_POSITIONS: dict[tuple[int, int, torch.device], torch.Tensor] = {}
+
+
+@torch.compiler.assume_constant_result
+def window_positions(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """``(H*W, 8)`` token indices of each position's window (borders replicated), made once per size.
+
+    A constant to ``torch.compile``: computed in the graph, the index arithmetic was miscompiled by
+    inductor's vectorised CPU code at 2x2 (torch 2.15), and a pad-and-unfold gather with it.
+    """
+    key = (height, width, torch.device(device))
+    if key not in _WINDOW_POSITIONS:
+        y = torch.arange(height).view(height, 1, 1, 1)
+        x = torch.arange(width).view(1, width, 1, 1)
+        step = torch.arange(-1, 2)
+        rows = (y + step.view(1, 1, 3, 1)).clamp(0, height - 1)
+        cols = (x + step.view(1, 1, 1, 3)).clamp(0, width - 1)
+        _WINDOW_POSITIONS[key] = (rows * width + cols).view(height * width, 9)[:, _WINDOW_KEEP].to(device)
+    return _WINDOW_POSITIONS[key]
 
 
 class TemporalSelfAttention(TemporalAttention):

@@ -64,6 +64,10 @@ class TemporalResnetBlock(nn.Module):
         """Apply a 3-D conv to (b*F, C, H, W) rows regrouped as (b, C, F, H, W) videos."""
         bf, c, h, w = x.shape
         video = x.view(bf // self.n_frames, self.n_frames, c, h, w).transpose(1, 2)
+        if h == w == 1:
+            # At 1x1 this view is also channels-last-3d, and oneDNN (CPU) then writes a channels-last output
+            # where torch.compile traced a contiguous one (the traced graph's view of it fails).
+            video = video.contiguous()
         return conv(video).transpose(1, 2).reshape(bf, c, h, w)
 
 

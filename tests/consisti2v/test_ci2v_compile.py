@@ -1,7 +1,8 @@
-"""The sampler keeps a compiled UNet to one graph: no recompilation per denoising step."""
+"""Compiled UNets: one graph for all denoising steps, and the same function as eager."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from ci2v_helpers import random_unet
 from torch._dynamo.utils import counters
@@ -17,3 +18,17 @@ def test_compiled_unet_is_traced_once_for_all_steps():
     sample_latents(unet, z1, text, torch.zeros(1, 77, 16), config=SamplingConfig(num_inference_steps=4),
                    generator=torch.Generator().manual_seed(0))
     assert counters["stats"]["unique_graphs"] == 1
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_compiled_unet_is_the_same_function_at_the_smallest_sizes(backend):
+    """2x2 and 1x1 levels once compiled wrongly on CPUs: the 1x1 temporal convolution wrote channels-last where
+    a contiguous output was traced (aot_eager: an error), and inductor miscompiled the frame-0 window index (2x2)."""
+    torch._dynamo.reset()
+    unet = random_unet()
+    compiled = torch.compile(unet, dynamic=False, backend=backend)
+    torch.manual_seed(1)
+    args = (torch.randn(2, 4, 15, 2, 2), torch.tensor(981), torch.randn(2, 77, 16), torch.randn(2, 4, 1, 2, 2), 3)
+    with torch.no_grad():
+        expected, got = unet(*args), compiled(*args)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
