@@ -14,6 +14,7 @@ and model FLOP utilisation (UNet FLOPs counted with torch's FlopCounterMode over
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -202,7 +203,18 @@ def main() -> None:
     decode_videos = max(int(b) for b in (args.batches or "1").split(",") if b)
     print(f"VAE decoding, eager: {time_decode(fast, decode_videos, args.size):.3f} s/video", flush=True)
     if args.compile_batches:
+        check_batch = int(args.compile_batches.split(",")[0])
+        check_inputs = inputs(fast.unet, check_batch, args.size // 8)
+        with torch.no_grad():
+            exact = cfg_call(copy.deepcopy(fast.unet).float())(*check_inputs)
+            eager_out = cfg_call(fast.unet)(*check_inputs).float()
         fast.compile(args.compile_mode)
+        with torch.no_grad():
+            compiled_out = cfg_call(fast.unet)(*check_inputs).float()
+        errors = [((out - exact).norm() / exact.norm()).item() for out in (eager_out, compiled_out)]
+        print(f"one UNet call ({check_batch} videos) against the same weights in fp32: relative error "
+              f"{errors[0]:.1e} eager, {errors[1]:.1e} compiled", flush=True)
+        del exact, eager_out, compiled_out
         print(f"VAE decoding, compiled: {time_decode(fast, decode_videos, args.size):.3f} s/video", flush=True)
         label = "compiled" if args.compile_mode == "default" else args.compile_mode
         for batch in [int(b) for b in args.compile_batches.split(",")]:
