@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from ci2v_helpers import random_unet
@@ -23,12 +25,19 @@ def test_compiled_unet_is_traced_once_for_all_steps():
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_compiled_unet_is_the_same_function_at_the_smallest_sizes(backend):
     """2x2 and 1x1 levels once compiled wrongly on CPUs: the 1x1 temporal convolution wrote channels-last where
-    a contiguous output was traced (aot_eager: an error), and inductor miscompiled the frame-0 window index (2x2)."""
+    a contiguous output was traced (aot_eager: an error), and inductor miscompiled the frame-0 window index (2x2).
+
+    With 1 or 2 channels per GroupNorm group at 1x1, float32 rounding alone moves this UNet's output by 1e-5
+    or more, so both the eager and the compiled float32 outputs are held to the float64 function.
+    """
     torch._dynamo.reset()
     unet = random_unet()
+    exact = copy.deepcopy(unet).double()
     compiled = torch.compile(unet, dynamic=False, backend=backend)
     torch.manual_seed(1)
     args = (torch.randn(2, 4, 15, 2, 2), torch.tensor(981), torch.randn(2, 77, 16), torch.randn(2, 4, 1, 2, 2), 3)
     with torch.no_grad():
-        expected, got = unet(*args), compiled(*args)
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+        truth = exact(*(a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args))
+        eager_error = (unet(*args).double() - truth).abs().max().item()
+        compiled_error = (compiled(*args).double() - truth).abs().max().item()
+    assert compiled_error <= 10 * eager_error + 1e-5, (compiled_error, eager_error)
