@@ -205,8 +205,11 @@ def main() -> None:
     if args.compile_batches:
         check_batch = int(args.compile_batches.split(",")[0])
         check_inputs = inputs(fast.unet, check_batch, args.size // 8)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # a true fp32 reference
         with torch.no_grad():
             exact = cfg_call(copy.deepcopy(fast.unet).float())(*check_inputs)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        with torch.no_grad():
             eager_out = cfg_call(fast.unet)(*check_inputs).float()
         fast.compile(args.compile_mode)
         with torch.no_grad():

@@ -202,8 +202,9 @@ def test_compile_takes_a_torch_compile_mode(tiny_folder, monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 def test_cuda_graph_pipeline_keeps_every_output(tiny_folder, mini):
-    """Compiled with CUDA graphs, each replay overwrites the previous call's output: the sampler and the
-    chunked decoder must have copied theirs out (float32 is where ``.float()`` would not copy)."""
+    """Compiled with CUDA graphs, the pipeline gives the eager videos, and the same again on a rerun. A replay
+    may overwrite an earlier call's output (torch versions differ in whether they clone live outputs first), so
+    the sampler and the chunked decoder copy theirs out (in float32 ``.float()`` would not copy)."""
     from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config
 
     request = VideoRequest(height=64, width=64, sampling=sampling_config(num_inference_steps=3), decode_chunk=4)

@@ -171,18 +171,24 @@ _WINDOW_POSITIONS: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 def window_positions(height: int, width: int, device: torch.device) -> torch.Tensor:
     """``(H*W, 8)`` token indices of each position's window (borders replicated), made once per size.
 
-    A constant to ``torch.compile``: computed in the graph, the index arithmetic was miscompiled by
-    inductor's vectorised CPU code at 2x2 (torch 2.15), and a pad-and-unfold gather with it.
+    A constant to ``torch.compile`` (with static shapes, as the pipeline compiles): computed in the graph,
+    the index arithmetic was miscompiled by inductor's vectorised CPU code at 2x2 (torch 2.15), and a
+    pad-and-unfold gather with it. Made outside inference mode, so that a cached index serves any later call.
     """
     key = (height, width, torch.device(device))
     if key not in _WINDOW_POSITIONS:
-        y = torch.arange(height).view(height, 1, 1, 1)
-        x = torch.arange(width).view(1, width, 1, 1)
-        step = torch.arange(-1, 2)
-        rows = (y + step.view(1, 1, 3, 1)).clamp(0, height - 1)
-        cols = (x + step.view(1, 1, 1, 3)).clamp(0, width - 1)
-        _WINDOW_POSITIONS[key] = (rows * width + cols).view(height * width, 9)[:, _WINDOW_KEEP].to(device)
+        with torch.inference_mode(False):
+            _WINDOW_POSITIONS[key] = _window_positions(height, width, key[2])
     return _WINDOW_POSITIONS[key]
+
+
+def _window_positions(height: int, width: int, device: torch.device) -> torch.Tensor:
+    y = torch.arange(height).view(height, 1, 1, 1)
+    x = torch.arange(width).view(1, width, 1, 1)
+    step = torch.arange(-1, 2)
+    rows = (y + step.view(1, 1, 3, 1)).clamp(0, height - 1)
+    cols = (x + step.view(1, 1, 1, 3)).clamp(0, width - 1)
+    return (rows * width + cols).view(height * width, 9)[:, _WINDOW_KEEP].to(device)
 
 
 class TemporalSelfAttention(TemporalAttention):

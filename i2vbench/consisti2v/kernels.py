@@ -165,6 +165,12 @@ def temporal_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     their frame and keys by theirs (window keys: frame 0). Needs an even head size.
     """
     cos, sin = rotary if rotary is not None else (None, None)
-    if cos is not None and (channels := q.shape[-1]) // heads % 2:
-        raise ValueError(f"rotary pairs would straddle heads of {channels // heads} channels: rotate q, k first")
+    if cos is not None:
+        channels = q.shape[-1]
+        if channels // heads % 2:
+            raise ValueError(f"rotary pairs would straddle heads of {channels // heads} channels: rotate q, k first")
+        table = (n_frames, channels // 2)
+        if cos.shape != table or sin.shape != table or cos.device != q.device or sin.device != q.device:
+            raise ValueError(f"rotary tables must be {table} on {q.device}; got cos {tuple(cos.shape)} on "
+                             f"{cos.device}, sin {tuple(sin.shape)} on {sin.device}")
     return _temporal_window_attention_op(q, k, v, cos, sin, n_frames, height, width, heads)

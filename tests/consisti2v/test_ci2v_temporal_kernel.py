@@ -81,12 +81,15 @@ def test_pair_tables_rotate_as_the_rotary_embedding_does():
     assert (cos[:, 12:] == 1).all() and (sin[:, 12:] == 0).all()  # the second half of the channels: unrotated
 
 
-def test_rotary_inside_the_kernel_needs_pairs_within_heads():
+def test_rotary_inside_the_kernel_needs_pairs_within_heads_and_fitting_tables():
     if kernels.triton is None:
         pytest.skip("Triton is not installed (a CPU-only torch)")
     q = torch.zeros(16, 9, 6)
     with pytest.raises(ValueError, match="straddle heads of 3 channels"):
         kernels.temporal_window_attention(q, q, q, 16, 3, 3, 2, (torch.ones(16, 3), torch.zeros(16, 3)))
+    q = torch.zeros(16, 9, 8)
+    with pytest.raises(ValueError, match=r"rotary tables must be \(16, 4\)"):
+        kernels.temporal_window_attention(q, q, q, 16, 3, 3, 2, (torch.ones(15, 4), torch.zeros(15, 4)))
 
 
 def test_fused_path_is_only_taken_in_half_precision_on_gpu():

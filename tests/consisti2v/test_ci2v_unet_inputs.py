@@ -150,3 +150,14 @@ def test_shared_branches_need_that_many_text_rows_per_video(unet):
     sample, first = torch.randn((2, 4, 15, H, W), generator=g), torch.randn((2, 4, 1, H, W), generator=g)
     with pytest.raises(ValueError, match=r"2 text embeddings per video, \(4, tokens, 16\)"):
         unet(sample, 981, torch.randn(2, 77, 16), first, 3, branches=2)
+
+
+def test_window_index_made_in_inference_mode_serves_later_training_calls():
+    from i2vbench.consisti2v.attention import VideoGeometry, first_frame_window
+
+    geometry = VideoGeometry(16, 5, 3)  # a size no other test uses: its cached index is made here
+    with torch.inference_mode():
+        first_frame_window(torch.randn(16, 15, 4), geometry)
+    x = torch.randn(16, 15, 4, requires_grad=True)
+    first_frame_window(x, geometry).sum().backward()
+    assert x.grad[0].abs().sum() > 0 and x.grad[1:].abs().sum() == 0  # only frame 0 feeds the window
