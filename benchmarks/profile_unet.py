@@ -35,6 +35,10 @@ def cfg_call(unet):
     return functools.partial(unet, branches=2)
 
 
+#: (channels, latent side) of the UNet's levels at 256x256 (the mid block's 4x4 included)
+LAYER_SIZES = ((320, 32), (640, 16), (1280, 8), (1280, 4))
+
+
 def timed(fn, args, repeats: int = 5) -> float:
     with torch.no_grad():
         for _ in range(2):
@@ -87,7 +91,7 @@ def temporal_attention_timings(rows: int) -> None:
     from i2vbench.consisti2v.attention import TemporalSelfAttention, VideoGeometry
 
     bf16 = torch.bfloat16
-    for channels, latent in ((320, 32), (640, 16), (1280, 8), (1280, 4)):
+    for channels, latent in LAYER_SIZES:
         with torch.device("cuda"):
             attn = TemporalSelfAttention(channels, 8).to(bf16).eval()
             x = torch.randn(rows, latent * latent, channels, dtype=bf16)
@@ -127,7 +131,7 @@ def temporal_conv_timings(rows: int) -> None:
     (b, C, F, H*W) (the same memory, viewed), which may meet better-tuned cuDNN kernels."""
     import torch.nn.functional as F
 
-    for channels, latent in ((320, 32), (640, 16), (1280, 8), (1280, 4)):
+    for channels, latent in LAYER_SIZES:
         with torch.device("cuda"):
             conv = torch.nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0)).to(torch.bfloat16)
             x = torch.randn(rows, channels, latent, latent, dtype=torch.bfloat16).to(memory_format=torch.channels_last)
@@ -156,7 +160,7 @@ def projection_timings(rows: int) -> None:
     products (what the UNet runs) against one product with the three weights stacked, split afterwards."""
     import torch.nn.functional as F
 
-    for channels, latent in ((320, 32), (640, 16), (1280, 8), (1280, 4)):
+    for channels, latent in LAYER_SIZES:
         with torch.device("cuda"):
             x = torch.randn(rows * latent * latent, channels, dtype=torch.bfloat16)
             weights = [torch.randn(channels, channels, dtype=torch.bfloat16) / channels**0.5 for _ in range(3)]

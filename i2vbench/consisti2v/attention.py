@@ -113,8 +113,7 @@ class RotaryEmbedding(nn.Module):
 
         Channels past ``2 * len(freqs)`` pass through unrotated.
         """
-        angles = positions.float()[..., None] * self.freqs.float()
-        angles = angles.repeat_interleave(2, dim=-1)
+        angles = self._angles(positions).repeat_interleave(2, dim=-1)
         cos, sin = angles.cos().to(t.dtype), angles.sin().to(t.dtype)
         rot = angles.shape[-1]
         head, tail = t[..., :rot], t[..., rot:]
@@ -122,14 +121,17 @@ class RotaryEmbedding(nn.Module):
         rotated_half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
         return torch.cat([head * cos + rotated_half * sin, tail], dim=-1)
 
-
     def pair_tables(self, n_frames: int, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """``cos`` and ``sin`` (n_frames, channels/2) of the angle of each channel pair at each frame, float32;
         pairs past the rotated channels get angle 0 (the identity). What :func:`.kernels.temporal_window_attention`
         rotates with."""
-        angles = torch.arange(n_frames, device=device, dtype=torch.float32)[:, None] * self.freqs.float()
+        angles = self._angles(torch.arange(n_frames, device=device))
         angles = F.pad(angles, (0, channels // 2 - angles.shape[1]))
         return angles.cos(), angles.sin()
+
+    def _angles(self, positions: torch.Tensor) -> torch.Tensor:
+        """float32 angle of every rotated pair at ``positions``: ``(*positions.shape, len(freqs))``."""
+        return positions.float()[..., None] * self.freqs.float()
 
 
 class RelativePositionBias(nn.Module):
@@ -210,13 +212,13 @@ class TemporalSelfAttention(TemporalAttention):
         q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         fused = fused_available(q, n)
         if fused and self.rotate_in_kernel and c // self.heads % 2 == 0:
-            rotary = self.rotary_emb.pair_tables(n, c, x.device)
-            return self.to_out[0](temporal_window_attention(q, k, v, n, h, w, self.heads, rotary))
-        frame_of_row = torch.arange(n, device=x.device).repeat(bf // n)[:, None]
-        q, k = (self.rotary_emb.rotate(t, frame_of_row) for t in (q, k))
-        if fused:
-            return self.to_out[0](temporal_window_attention(q, k, v, n, h, w, self.heads))
-        return self.to_out[0](self._attend_per_position(q, k, v, geometry))
+            out = temporal_window_attention(q, k, v, n, h, w, self.heads, self.rotary_emb.pair_tables(n, c, x.device))
+        else:
+            frame_of_row = torch.arange(n, device=x.device).repeat(bf // n)[:, None]
+            q, k = (self.rotary_emb.rotate(t, frame_of_row) for t in (q, k))
+            out = (temporal_window_attention(q, k, v, n, h, w, self.heads) if fused
+                   else self._attend_per_position(q, k, v, geometry))
+        return self.to_out[0](out)
 
     def _attend_per_position(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                              geometry: VideoGeometry) -> torch.Tensor:
