@@ -106,8 +106,9 @@ def sample_latents(
 
     steps = config.num_inference_steps
     for i, t in enumerate(scheduler.timesteps(steps)):
-        # a tensor timestep: a compiled UNet would otherwise specialise (and recompile) on every value
-        timestep = torch.tensor(t, device=device)
+        # a tensor timestep: a compiled UNet would otherwise specialise (and recompile) on every value; filled
+        # on the device (torch.tensor would copy from the host and wait for the GPU to finish the last step)
+        timestep = torch.full((), t, dtype=torch.int64, device=device)
         torch.compiler.cudagraph_mark_step_begin()  # a UNet compiled with CUDA graphs may reuse its buffers now
         eps = unet(torch.cat([latents] * repeats), timestep, text_in, first_in, config.frame_stride,
                    branches=shared).to(torch.float32, copy=True)  # a copy: CUDA-graph outputs are overwritten

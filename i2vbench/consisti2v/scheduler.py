@@ -42,9 +42,12 @@ class DDIMScheduler:
         return self.alphas_cumprod[t] if t >= 0 else self.final_alpha_cumprod
 
     def step(self, eps: torch.Tensor, t: int, x: torch.Tensor, prev_t: int) -> torch.Tensor:
-        """One eta=0 DDIM update from ``t`` to ``prev_t`` given the predicted noise ``eps``."""
-        a_t = self._alpha_bar(t).to(x.device)
-        a_prev = self._alpha_bar(prev_t).to(x.device)
+        """One eta=0 DDIM update from ``t`` to ``prev_t`` given the predicted noise ``eps``.
+
+        The alpha-bars stay 0-dim CPU tensors, which a GPU kernel takes as scalars: moving them to the GPU
+        would be a synchronous copy that stalls the host until the UNet call before it has finished."""
+        a_t = self._alpha_bar(t)
+        a_prev = self._alpha_bar(prev_t)
         x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t**0.5
         return a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * eps
 

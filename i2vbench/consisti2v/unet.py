@@ -180,7 +180,10 @@ class ConsistI2VUNet(nn.Module):
 
 def _per_frame(value: TimestepLike, batch: int, n_frames: int, device: torch.device, name: str) -> torch.Tensor:
     """Broadcast a scalar, per-video (b,) or per-frame (b*F,) value to one entry per frame row."""
-    values = torch.as_tensor(value, device=device)
+    if isinstance(value, (int, float)):  # filled on the device: a copy from the host would wait for the GPU
+        values = torch.full((), value, device=device)
+    else:
+        values = torch.as_tensor(value, device=device)
     if values.ndim == 0 or values.shape == (1,):
         return values.reshape(1).expand(batch * n_frames)
     if values.shape == (batch,):

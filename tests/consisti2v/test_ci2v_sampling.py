@@ -6,6 +6,8 @@ import pytest
 import torch
 from ci2v_helpers import random_unet, small_config
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from i2vbench.consisti2v import (
     DDIMScheduler,
@@ -139,3 +141,56 @@ def test_text_batch_must_match_first_frames():
     z1, text, uncond = inputs(2)
     with pytest.raises(ValueError, match="one per video"):
         sample_latents(RecordingUNet(), z1, text[:1], uncond)
+
+
+class HostDeviceTraffic(TorchDispatchMode):
+    """Records the operations that move data between host memory and a device, or read a device value on the
+    host: on a GPU each one blocks the host until every queued kernel has run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moves: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [t for t in tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
+        devices = {t.device.type for t in tensors}
+        built_on_device = func is torch.ops.aten.lift_fresh.default and "cpu" not in devices
+        crosses = func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default) and len(devices) > 1
+        read_back = func is torch.ops.aten._local_scalar_dense.default and "cpu" not in devices
+        if built_on_device or crosses or read_back:
+            self.moves.append(f"{func} {sorted(devices)}")
+        return out
+
+
+def _traffic_per_run(unet, steps: int, generator=None) -> list[str]:
+    device = unet.device
+    z1 = torch.randn((2, 4, 1, H, W), device=device)
+    text = torch.randn((2, 77, unet.config.cross_attention_dim), device=device)
+    config = SamplingConfig(num_inference_steps=steps, frameinit=None)
+    with HostDeviceTraffic() as traffic:
+        sample_latents(unet, z1, text, text[:1], config=config, generator=generator)
+    return traffic.moves
+
+
+def test_denoising_steps_move_nothing_between_host_and_device():
+    """On the meta device every host-device copy shows up as an operation: the steps must add none, so that
+    on a GPU the host queues the next UNet call while the last one runs instead of waiting for it."""
+    unet = random_unet().to("meta")
+    _traffic_per_run(unet, 1)  # caches made once per size
+    two, five = _traffic_per_run(unet, 2), _traffic_per_run(unet, 5)
+    assert two == five, f"per-step host-device traffic: {five}"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CUDA's synchronisation check)")
+def test_denoising_on_cuda_never_waits_for_the_gpu():
+    unet = random_unet().cuda()
+    generators = [torch.Generator("cuda").manual_seed(i) for i in range(2)]
+    _traffic_per_run(unet, 1, generators)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        moves = _traffic_per_run(unet, 3, [torch.Generator("cuda").manual_seed(i) for i in range(2)])
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert moves == []
