@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig  # noqa: E402
 from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config  # noqa: E402
-from profile_unet import cfg_call, inputs, kernel_breakdown  # noqa: E402
+from profile_unet import SDPA_BACKENDS, cfg_call, inputs, kernel_breakdown  # noqa: E402
 
 #: dense peak rates (TFLOP/s) used for model FLOP utilisation
 PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp16": 989.0, "fp32": 67.0, "tf32": 494.0},
@@ -109,7 +109,10 @@ def _sync(device: torch.device) -> None:
 
 
 def time_videos(pipe: ConsistI2VPipeline, batch: int, request: VideoRequest, repeats: int) -> tuple[float, float]:
-    """(seconds per batch, peak GiB) for ``batch`` videos, after one warm-up batch."""
+    """(seconds per batch, peak GiB) for ``batch`` videos, after one warm-up batch.
+
+    Also prints when the host had queued the last denoising step, as a share of the batch's time: far below
+    100 % means the GPU never waited for the host between the UNet's kernels (no launch gaps)."""
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (request.height, request.width, 3), dtype=np.uint8) for _ in range(batch)]
     prompts = ["a dog runs across a meadow"] * batch
@@ -119,11 +122,16 @@ def time_videos(pipe: ConsistI2VPipeline, batch: int, request: VideoRequest, rep
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
+    queued = []
     for r in range(repeats):
-        pipe.generate(images, prompts, [r * batch + i for i in range(batch)], request)
+        batch_start = time.perf_counter()
+        pipe.generate(images, prompts, [r * batch + i for i in range(batch)], request,
+                      callback=lambda *_: queued.append(time.perf_counter() - batch_start))
     if cuda:
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / repeats
+    print(f"  batch {batch}: the host had queued the last step {queued[-1]:.2f} s into the "
+          f"{time.perf_counter() - batch_start:.2f} s batch", flush=True)
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
     return seconds, peak
 
@@ -160,6 +168,8 @@ def main() -> None:
                         help="let cuDNN time its convolution algorithms per shape (the choice may differ between runs)")
     parser.add_argument("--rotary-in-kernel", action="store_true",
                         help="temporal self-attention applies its rotary positions inside the fused kernel")
+    parser.add_argument("--sdpa-backend", choices=["flash", "efficient", "cudnn"],
+                        help="the only scaled-dot-product-attention backend the fast path may use (default: PyTorch's choice)")
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
                         help="activation layout of the fast path; auto times one UNet call in each and keeps the faster")
     args = parser.parse_args()
@@ -170,7 +180,8 @@ def main() -> None:
     print(f"device: {device_name}; torch {torch.__version__}; {args.size}x{args.size}, 16 frames, "
           f"{args.steps} DDIM steps, text CFG 7.5 (2 branches), FrameInit on; {'tiny' if args.tiny else 'full-size'} network; "
           f"temporal rotary {'inside' if args.rotary_in_kernel else 'before'} the fused kernel; "
-          f"cuDNN benchmark mode {'on' if args.cudnn_benchmark else 'off'} for the fast path")
+          f"cuDNN benchmark mode {'on' if args.cudnn_benchmark else 'off'} for the fast path; "
+          f"attention backend {args.sdpa_backend or 'default'}")
 
     if args.rotary_in_kernel:
         from i2vbench.consisti2v.attention import TemporalSelfAttention
@@ -192,6 +203,10 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    if args.sdpa_backend:
+        from torch.nn.attention import sdpa_kernel
+
+        sdpa_kernel(SDPA_BACKENDS[args.sdpa_backend]).__enter__()  # for the rest of the run (compiled calls too)
     dtype = getattr(torch, args.dtype)
     fast = build_pipeline(dtype, args.device, args.tiny)
     choose_layout(fast, args.layout, args.size, max(int(b) for b in (args.batches or "1").split(",") if b))

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_unet.py --videos 4            # bf16, 2 CFG branches per video
     python benchmarks/profile_unet.py --videos 4 --compile default  # also time torch.compile modes
-    python benchmarks/profile_unet.py --videos 8 --attention --temporal-conv --projections --skip-eager  # layers alone
+    python benchmarks/profile_unet.py --videos 8 --attention --temporal-conv --projections --sdpa-backends --skip-eager
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.attention
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,6 +38,9 @@ def cfg_call(unet):
 
 #: (channels, latent side) of the UNet's levels at 256x256 (the mid block's 4x4 included)
 LAYER_SIZES = ((320, 32), (640, 16), (1280, 8), (1280, 4))
+#: scaled-dot-product-attention backends that can be asked for by name
+SDPA_BACKENDS = {name: getattr(torch.nn.attention.SDPBackend, member) for name, member in
+                 (("flash", "FLASH_ATTENTION"), ("efficient", "EFFICIENT_ATTENTION"), ("cudnn", "CUDNN_ATTENTION"))}
 
 
 def timed(fn, args, repeats: int = 5) -> float:
@@ -125,34 +129,83 @@ def temporal_attention_timings(rows: int) -> None:
               flush=True)
 
 
-def temporal_conv_timings(rows: int) -> None:
-    """The temporal (3, 1, 1) convolutions at the UNet's four sizes, channels-last bf16: as the 3-D convolution
-    of (b, C, F, H, W) videos (what the UNet runs) against the same weights as a (3, 1) 2-D convolution over
-    (b, C, F, H*W) (the same memory, viewed), which may meet better-tuned cuDNN kernels."""
+def temporal_conv_variants(conv: torch.nn.Conv3d, x: torch.Tensor, frames: int = 16) -> dict:
+    """Ways to apply the temporal (3, 1, 1) convolution ``conv`` to channels-last ``(b*F, C, H, W)`` rows, each a
+    function of no arguments returning the same rows: the 3-D convolution of ``(b, C, F, H, W)`` videos (what the
+    UNet runs); the same weights as a (3, 1) 2-D convolution over ``(b, C, F, H*W)`` (the same memory, viewed);
+    and one matrix product with the three taps stacked (``3C`` outputs per token) whose shifted thirds are summed
+    over neighbouring frames (compiled, so that the sum is one fused pass)."""
     import torch.nn.functional as F
 
+    rows, channels, height, width = x.shape
+    b = rows // frames
+    weight_2d = conv.weight.detach().squeeze(-1).contiguous(memory_format=torch.channels_last)
+    taps = conv.weight.detach()[..., 0, 0].permute(2, 0, 1).reshape(3 * channels, channels)  # (tap, out) x in
+
+    def as_3d():
+        return conv(x.view(b, frames, channels, height, width).transpose(1, 2)).transpose(1, 2).reshape(x.shape)
+
+    def as_2d():
+        video = x.view(b, frames, channels, height * width).transpose(1, 2)
+        return F.conv2d(video, weight_2d, conv.bias, padding=(1, 0)).transpose(1, 2).reshape(x.shape)
+
+    def as_matmul():
+        tokens = x.permute(0, 2, 3, 1).reshape(b, frames, height * width, channels)
+        before, here, after = F.linear(tokens, taps).unflatten(-1, (3, channels)).unbind(-2)
+        out = (here + conv.bias + F.pad(before, (0, 0, 0, 0, 1, 0))[:, :-1]  # frame f sees f-1 through tap 0
+               + F.pad(after, (0, 0, 0, 0, 0, 1))[:, 1:])  # and f+1 through tap 2; zero beyond the ends
+        return out.reshape(rows, height, width, channels).permute(0, 3, 1, 2)
+
+    return {"conv3d": as_3d, "as conv2d": as_2d, "as one matmul (compiled)": torch.compile(as_matmul, dynamic=False)}
+
+
+def temporal_conv_timings(rows: int) -> None:
+    """The temporal convolutions at the UNet's four sizes, channels-last bf16, in each of
+    :func:`temporal_conv_variants`' forms."""
     for channels, latent in LAYER_SIZES:
         with torch.device("cuda"):
             conv = torch.nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0)).to(torch.bfloat16)
             x = torch.randn(rows, channels, latent, latent, dtype=torch.bfloat16).to(memory_format=torch.channels_last)
         conv.to(memory_format=torch.channels_last_3d)
-        weight_2d = conv.weight.detach().squeeze(-1).contiguous(memory_format=torch.channels_last)
-        b = rows // 16
-
-        def as_3d():
-            return conv(x.view(b, 16, channels, latent, latent).transpose(1, 2)).transpose(1, 2).reshape(x.shape)
-
-        def as_2d():
-            video = x.view(b, 16, channels, latent * latent).transpose(1, 2)
-            return F.conv2d(video, weight_2d, conv.bias, padding=(1, 0)).transpose(1, 2).reshape(x.shape)
-
-        with torch.no_grad():
-            difference = (as_3d().float() - as_2d().float()).abs().max().item()
+        variants = temporal_conv_variants(conv, x)
         flops = 2 * rows * latent * latent * channels * channels * 3
-        t3, t2 = timed(as_3d, ()), timed(as_2d, ())
-        print(f"temporal conv {channels} ch at {latent}x{latent}, {rows} frames: conv3d {t3 * 1e3:.3f} ms "
-              f"({flops / t3 / 1e12:.0f} TFLOP/s), as conv2d {t2 * 1e3:.3f} ms ({flops / t2 / 1e12:.0f} TFLOP/s); "
-              f"largest difference {difference:.1e}", flush=True)
+        line = [f"temporal conv {channels} ch at {latent}x{latent}, {rows} frames:"]
+        with torch.no_grad():
+            reference = variants["conv3d"]().float()
+            for name, fn in variants.items():
+                seconds = timed(fn, ())
+                difference = (fn().float() - reference).abs().max().item()
+                line.append(f"{name} {seconds * 1e3:.3f} ms ({flops / seconds / 1e12:.0f} TFLOP/s, largest difference "
+                            f"{difference:.1e});")
+        print(" ".join(line), flush=True)
+
+
+def sdpa_backend_timings(rows: int) -> None:
+    """The spatial attentions' SDPA calls at the UNet's four sizes (64-channel heads, bf16) under each backend:
+    first-frame self-attention (every frame's tokens against its own and frame 0's, ``2*H*W`` keys) and text
+    cross-attention (a video's 16 frames of queries against 77 text tokens)."""
+    import torch.nn.functional as F
+    from torch.nn.attention import sdpa_kernel
+
+    for channels, latent in LAYER_SIZES:
+        heads, tokens = channels // 64, latent * latent
+        with torch.device("cuda"):
+            self_qkv = [torch.randn(rows, heads, n, 64, dtype=torch.bfloat16) for n in (tokens, 2 * tokens, 2 * tokens)]
+            text_qkv = [torch.randn(rows // 16, heads, n, 64, dtype=torch.bfloat16) for n in (16 * tokens, 77, 77)]
+        for what, (q, k, v) in (("first-frame self", self_qkv), ("text cross", text_qkv)):
+            line, first = [f"{what}-attention {channels} ch at {latent}x{latent}, {rows} frames:"], None
+            for name, backend in SDPA_BACKENDS.items():
+                try:
+                    with sdpa_kernel(backend):
+                        seconds = timed(F.scaled_dot_product_attention, (q, k, v))
+                        out = F.scaled_dot_product_attention(q, k, v).float()
+                except RuntimeError as error:  # the backend does not take these inputs on this GPU
+                    line.append(f"{name} unavailable ({str(error).splitlines()[0][:60]});")
+                    continue
+                first = out if first is None else first
+                difference = ((out - first).norm() / first.norm()).item()
+                line.append(f"{name} {seconds * 1e3:.3f} ms (relative difference {difference:.1e});")
+            print(" ".join(line), flush=True)
 
 
 def projection_timings(rows: int) -> None:
@@ -187,6 +240,8 @@ def main() -> None:
     parser.add_argument("--attention", action="store_true", help="first time the temporal self-attention alone")
     parser.add_argument("--temporal-conv", action="store_true", help="first time the temporal convolutions alone")
     parser.add_argument("--projections", action="store_true", help="first time the q/k/v projections alone")
+    parser.add_argument("--sdpa-backends", action="store_true",
+                        help="first time the spatial attentions' SDPA calls under each backend (flash, efficient, cudnn)")
     args = parser.parse_args()
     import torch._inductor.config as inductor_config
 
@@ -202,6 +257,8 @@ def main() -> None:
         temporal_conv_timings(32 * args.videos)
     if args.projections:
         projection_timings(32 * args.videos)
+    if args.sdpa_backends:
+        sdpa_backend_timings(32 * args.videos)
     with torch.device("cuda"):
         unet = ConsistI2VUNet(UNetConfig.consisti2v()).to(torch.bfloat16).eval()
     if args.channels_last:
