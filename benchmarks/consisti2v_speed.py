@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig  # noqa: E402
 from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config  # noqa: E402
+from i2vbench.consisti2v.resnets import TEMPORAL_CONV_FORMS, TemporalResnetBlock  # noqa: E402
 from profile_unet import SDPA_BACKENDS, cfg_call, inputs, kernel_breakdown  # noqa: E402
 
 #: dense peak rates (TFLOP/s) used for model FLOP utilisation
@@ -168,6 +169,8 @@ def main() -> None:
                         help="let cuDNN time its convolution algorithms per shape (the choice may differ between runs)")
     parser.add_argument("--rotary-in-kernel", action="store_true",
                         help="temporal self-attention applies its rotary positions inside the fused kernel")
+    parser.add_argument("--temporal-conv", default="conv3d", choices=TEMPORAL_CONV_FORMS,
+                        help="how the temporal (3,1,1) convolutions run (TemporalResnetBlock.conv_form); the same function")
     parser.add_argument("--sdpa-backend", choices=["flash", "efficient", "cudnn"],
                         help="the only scaled-dot-product-attention backend the fast path may use (default: PyTorch's choice)")
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
@@ -181,7 +184,7 @@ def main() -> None:
           f"{args.steps} DDIM steps, text CFG 7.5 (2 branches), FrameInit on; {'tiny' if args.tiny else 'full-size'} network; "
           f"temporal rotary {'inside' if args.rotary_in_kernel else 'before'} the fused kernel; "
           f"cuDNN benchmark mode {'on' if args.cudnn_benchmark else 'off'} for the fast path; "
-          f"attention backend {args.sdpa_backend or 'default'}")
+          f"attention backend {args.sdpa_backend or 'default'}; temporal convolutions as {args.temporal_conv}")
 
     if args.rotary_in_kernel:
         from i2vbench.consisti2v.attention import TemporalSelfAttention
@@ -208,6 +211,7 @@ def main() -> None:
 
         sdpa_kernel(SDPA_BACKENDS[args.sdpa_backend]).__enter__()  # for the rest of the run (compiled calls too)
     dtype = getattr(torch, args.dtype)
+    TemporalResnetBlock.conv_form = args.temporal_conv  # the fast path's (the fp32 reference keeps conv3d)
     fast = build_pipeline(dtype, args.device, args.tiny)
     choose_layout(fast, args.layout, args.size, max(int(b) for b in (args.batches or "1").split(",") if b))
     flops = unet_flops(fast, args.size) * args.steps

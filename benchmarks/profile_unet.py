@@ -129,45 +129,19 @@ def temporal_attention_timings(rows: int) -> None:
               flush=True)
 
 
-def temporal_conv_variants(conv: torch.nn.Conv3d, x: torch.Tensor, frames: int = 16) -> dict:
-    """Ways to apply the temporal (3, 1, 1) convolution ``conv`` to channels-last ``(b*F, C, H, W)`` rows, each a
-    function of no arguments returning the same rows: the 3-D convolution of ``(b, C, F, H, W)`` videos (what the
-    UNet runs); the same weights as a (3, 1) 2-D convolution over ``(b, C, F, H*W)`` (the same memory, viewed);
-    and one matrix product with the three taps stacked (``3C`` outputs per token) whose shifted thirds are summed
-    over neighbouring frames (compiled, so that the sum is one fused pass)."""
-    import torch.nn.functional as F
-
-    rows, channels, height, width = x.shape
-    b = rows // frames
-    weight_2d = conv.weight.detach().squeeze(-1).contiguous(memory_format=torch.channels_last)
-    taps = conv.weight.detach()[..., 0, 0].permute(2, 0, 1).reshape(3 * channels, channels)  # (tap, out) x in
-
-    def as_3d():
-        return conv(x.view(b, frames, channels, height, width).transpose(1, 2)).transpose(1, 2).reshape(x.shape)
-
-    def as_2d():
-        video = x.view(b, frames, channels, height * width).transpose(1, 2)
-        return F.conv2d(video, weight_2d, conv.bias, padding=(1, 0)).transpose(1, 2).reshape(x.shape)
-
-    def as_matmul():
-        tokens = x.permute(0, 2, 3, 1).reshape(b, frames, height * width, channels)
-        before, here, after = F.linear(tokens, taps).unflatten(-1, (3, channels)).unbind(-2)
-        out = (here + conv.bias + F.pad(before, (0, 0, 0, 0, 1, 0))[:, :-1]  # frame f sees f-1 through tap 0
-               + F.pad(after, (0, 0, 0, 0, 0, 1))[:, 1:])  # and f+1 through tap 2; zero beyond the ends
-        return out.reshape(rows, height, width, channels).permute(0, 3, 1, 2)
-
-    return {"conv3d": as_3d, "as conv2d": as_2d, "as one matmul (compiled)": torch.compile(as_matmul, dynamic=False)}
-
-
 def temporal_conv_timings(rows: int) -> None:
-    """The temporal convolutions at the UNet's four sizes, channels-last bf16, in each of
-    :func:`temporal_conv_variants`' forms."""
+    """The temporal convolutions at the UNet's four sizes, channels-last bf16, in each of the forms
+    :func:`~i2vbench.consisti2v.resnets.temporal_conv` can take (``TemporalResnetBlock.conv_form``), and the
+    ``matmul`` form compiled too (its shifted sums then fuse into one pass, as in a compiled UNet)."""
+    from i2vbench.consisti2v.resnets import TEMPORAL_CONV_FORMS, temporal_conv
+
     for channels, latent in LAYER_SIZES:
         with torch.device("cuda"):
             conv = torch.nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0)).to(torch.bfloat16)
             x = torch.randn(rows, channels, latent, latent, dtype=torch.bfloat16).to(memory_format=torch.channels_last)
         conv.to(memory_format=torch.channels_last_3d)
-        variants = temporal_conv_variants(conv, x)
+        variants = {form: functools.partial(temporal_conv, conv, x, 16, form) for form in TEMPORAL_CONV_FORMS}
+        variants["matmul, compiled"] = functools.partial(torch.compile(temporal_conv, dynamic=False), conv, x, 16, "matmul")
         flops = 2 * rows * latent * latent * channels * channels * 3
         line = [f"temporal conv {channels} ch at {latent}x{latent}, {rows} frames:"]
         with torch.no_grad():
