@@ -69,8 +69,9 @@ class FirstFrameSelfAttention(Attention):
         """``[t ; t of frame 0 of the same video]`` along tokens (projecting frame 0 once, not F times)."""
         bf, hw, c = t.shape
         n = geometry.n_frames
-        first = t.view(bf // n, n, hw, c)[:, :1].expand(-1, n, -1, -1).reshape(bf, hw, c)
-        return torch.cat([t, first], dim=1)
+        videos = t.view(bf // n, n, hw, c)
+        # one copy: the concatenation reads frame 0 through the broadcast view, never materialising it per frame
+        return torch.cat([videos, videos[:, :1].expand(-1, n, -1, -1)], dim=2).view(bf, 2 * hw, c)
 
 
 class TextCrossAttention(Attention):
