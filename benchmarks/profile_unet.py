@@ -66,6 +66,26 @@ _CATEGORIES = (
 )
 
 
+#: inductor names a kernel after the operations it fuses: one made of these alone only moves data
+_DATA_MOVEMENT_OPS = {"cat", "clone", "copy", "to", "permute", "transpose", "view", "unsafe", "expand", "index",
+                      "stack", "constant", "pad", "nd", "slice", "select", "repeat", "interleave", "self", "int",
+                      "gather", "unbind", "split", "with", "sizes", "squeeze", "unsqueeze", "t"}
+
+
+def kernel_category(name: str) -> str:
+    """The category of a GPU kernel by its name. Inductor's fused kernels (``triton_{poi,red,per}_fused_<ops>_N``)
+    are judged by the operations in their names: a norm if one is among them, a layout copy if they only move
+    data (so that a rotary or GEGLU kernel that also concatenates is not counted as a copy), else fused
+    elementwise work."""
+    lower = name.lower()
+    if lower.startswith("triton_") and "_fused_" in lower:
+        ops = set(filter(None, lower.split("_fused_", 1)[1].rstrip("0123456789").split("_")))
+        if any("norm" in op for op in ops):
+            return "norm"
+        return "layout copy" if ops <= _DATA_MOVEMENT_OPS else "fused (triton)"
+    return next((c for c, parts in _CATEGORIES if any(p in lower for p in parts)), "other elementwise")
+
+
 def kernel_breakdown(fn, args, top: int = 15) -> str:
     """GPU time of one call of ``fn(*args)`` by kernel category, then the ``top`` kernels by total time."""
     from torch.profiler import ProfilerActivity, profile
@@ -77,8 +97,7 @@ def kernel_breakdown(fn, args, top: int = 15) -> str:
     total = sum(e.self_device_time_total for e in kernels) or 1.0
     by_category: dict[str, float] = {}
     for e in kernels:
-        name = e.key.lower()
-        category = next((c for c, parts in _CATEGORIES if any(p in name for p in parts)), "other elementwise")
+        category = kernel_category(e.key)
         by_category[category] = by_category.get(category, 0.0) + e.self_device_time_total
     lines = [f"GPU kernel time {total / 1e3:.1f} ms in {sum(e.count for e in kernels)} launches"]
     lines += [f"  {c:<20}{t / 1e3:>9.1f} ms {t / total:>7.1%}" for c, t in sorted(by_category.items(), key=lambda kv: -kv[1])]
