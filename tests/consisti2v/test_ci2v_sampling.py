@@ -183,14 +183,15 @@ def test_denoising_steps_move_nothing_between_host_and_device():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CUDA's synchronisation check)")
-def test_denoising_on_cuda_never_waits_for_the_gpu():
-    unet = random_unet().cuda()
-    generators = [torch.Generator("cuda").manual_seed(i) for i in range(2)]
-    _traffic_per_run(unet, 1, generators)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])  # bf16: through the fused temporal kernel
+def test_denoising_on_cuda_never_waits_for_the_gpu(dtype):
+    unet = random_unet().to("cuda", dtype)
+    warm_up, timed = ([torch.Generator("cuda").manual_seed(i) for i in range(2)] for _ in range(2))
+    _traffic_per_run(unet, 1, warm_up)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        moves = _traffic_per_run(unet, 3, [torch.Generator("cuda").manual_seed(i) for i in range(2)])
+        moves = _traffic_per_run(unet, 3, timed)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert moves == []
