@@ -167,7 +167,7 @@ def test_without_a_gpu_the_run_stops_unless_the_cpu_is_asked_for(cli, tmp_path, 
     assert code == 0 and "generate: 1 done" in out, err
 
 
-def test_a_compiled_pipeline_keeps_one_batch_size(tiny_folder, mini, monkeypatch):
+def test_a_compiled_pipeline_keeps_one_batch_size(tiny_folder, mini, monkeypatch, capsys):
     from i2vbench.consisti2v.pipeline import ConsistI2VPipeline
 
     modes = []
@@ -181,8 +181,10 @@ def test_a_compiled_pipeline_keeps_one_batch_size(tiny_folder, mini, monkeypatch
     monkeypatch.setattr(pipe, "generate", lambda images, *a, **k: sizes.append(len(images)) or generate(images, *a, **k))
     cases = [mini.get(n) for n in ("astronaut", "coffee", "chelsea")]
     assert len(adapter.generate(cases, seeds=[1, 2, 3])) == 3
+    assert "compiling the UNet and VAE decoder (default) for batches of 3" in capsys.readouterr().err
     (tail,) = adapter.generate(cases[1:2], seeds=[2])  # padded to 3 rows, one video back
     assert sizes == [3, 3]
+    assert "compiling" not in capsys.readouterr().err  # the padded batch reuses the compiled size
     alone = ConsistI2VAdapter(weights=str(tiny_folder), **settings).generate(cases[1:2], seeds=[2])[0]
     assert np.abs(tail.frames.astype(int) - alone.frames).max() <= 1
 

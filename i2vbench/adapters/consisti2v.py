@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -145,6 +146,11 @@ class ConsistI2VAdapter(Adapter):
         if self.compile_mode:
             # A compiled UNet is specialised to its batch size, and compiling takes minutes: a smaller batch (the
             # last one of a run, or a retried case) is padded with copies of its last case, which are dropped.
+            if len(cases) > self.compiled_batch:
+                from tqdm.auto import tqdm
+
+                tqdm.write(f"consisti2v: compiling the UNet and VAE decoder ({self.compile_mode}) for batches of "
+                           f"{len(cases)}; this batch takes minutes longer than the next", file=sys.stderr)
             self.compiled_batch = max(self.compiled_batch, len(cases))
             pad = self.compiled_batch - len(cases)
             images, prompts, seeds = images + images[-1:] * pad, prompts + prompts[-1:] * pad, seeds + seeds[-1:] * pad
