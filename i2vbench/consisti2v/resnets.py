@@ -75,19 +75,16 @@ def temporal_conv(conv: nn.Conv3d, x: torch.Tensor, n_frames: int, form: str = "
     the same weights as a (3, 1) 2-D convolution over ``(b, C, F, H*W)`` (the same memory, viewed; better-tuned
     kernels on some GPUs); ``matmul`` one matrix product with the three taps stacked (``3C`` outputs per token),
     whose thirds are summed over neighbouring frames (one fused pass when compiled; fastest channels-last, where
-    the tokens need no copy).
+    the tokens need no copy). In half precision the stacked product rounds each tap's output before the sum, where
+    a convolution accumulates all three taps in float32: about 1.3 times the convolution's rounding error.
     """
     bf, c, h, w = x.shape
     b = bf // n_frames
     if form == "conv3d":
-        video = x.view(b, n_frames, c, h, w).transpose(1, 2)
-        if h == w == 1:
-            # At 1x1 this view is also channels-last-3d, and oneDNN (CPU) then writes a channels-last output
-            # where torch.compile traced a contiguous one (the traced graph's view of it fails).
-            video = video.contiguous()
+        video = _one_layout(x.view(b, n_frames, c, h, w).transpose(1, 2))
         return conv(video).transpose(1, 2).reshape(bf, c, h, w)
     if form == "conv2d":
-        video = x.view(b, n_frames, c, h * w).transpose(1, 2)
+        video = _one_layout(x.view(b, n_frames, c, h * w).transpose(1, 2))
         out = F.conv2d(video, conv.weight.squeeze(-1), conv.bias, padding=(1, 0))
         return out.transpose(1, 2).reshape(bf, c, h, w)
     if form == "matmul":
@@ -99,6 +96,13 @@ def temporal_conv(conv: nn.Conv3d, x: torch.Tensor, n_frames: int, form: str = "
                + F.pad(after, (0, 0, 0, 0, 0, 1))[:, 1:])  # and frame f+1 through tap 2; zeros past the ends
         return out.reshape(bf, h, w, c).permute(0, 3, 1, 2)
     raise ValueError(f"unknown temporal convolution form {form!r}; expected one of {', '.join(TEMPORAL_CONV_FORMS)}")
+
+
+def _one_layout(video: torch.Tensor) -> torch.Tensor:
+    """``video`` (b, C, F, ...) made contiguous when its spatial size is 1: the frame-major view is then also
+    channels-last, and oneDNN (CPU) writes a channels-last output where torch.compile traced a contiguous one (the
+    traced graph's view of it fails)."""
+    return video.contiguous() if video.shape[3:].numel() == 1 else video
 
 
 class Downsample2D(nn.Module):

@@ -45,7 +45,9 @@ class DDIMScheduler:
         """One eta=0 DDIM update from ``t`` to ``prev_t`` given the predicted noise ``eps``.
 
         The alpha-bars stay 0-dim CPU tensors, which a GPU kernel takes as scalars: moving them to the GPU
-        would be a synchronous copy that stalls the host until the UNet call before it has finished."""
+        would be a synchronous copy that stalls the host until the UNet call before it has finished. It is also
+        what diffusers does (its tables stay on the CPU), so on a GPU the arithmetic is the reference's too (a
+        division by a CPU scalar multiplies by its reciprocal there)."""
         a_t = self._alpha_bar(t)
         a_prev = self._alpha_bar(prev_t)
         x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t**0.5

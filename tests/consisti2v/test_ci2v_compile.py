@@ -10,6 +10,7 @@ from ci2v_helpers import random_unet
 from torch._dynamo.utils import counters
 
 from i2vbench.consisti2v import SamplingConfig, sample_latents
+from i2vbench.consisti2v.resnets import TEMPORAL_CONV_FORMS, TemporalResnetBlock
 
 
 def test_compiled_unet_is_traced_once_for_all_steps():
@@ -23,7 +24,8 @@ def test_compiled_unet_is_traced_once_for_all_steps():
 
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
-def test_compiled_unet_is_the_same_function_at_the_smallest_sizes(backend):
+@pytest.mark.parametrize("conv_form", TEMPORAL_CONV_FORMS)
+def test_compiled_unet_is_the_same_function_at_the_smallest_sizes(backend, conv_form, monkeypatch):
     """2x2 and 1x1 levels once compiled wrongly on CPUs: the 1x1 temporal convolution wrote channels-last where
     a contiguous output was traced (aot_eager: an error), and inductor miscompiled the frame-0 window index (2x2).
 
@@ -31,6 +33,7 @@ def test_compiled_unet_is_the_same_function_at_the_smallest_sizes(backend):
     or more, so both the eager and the compiled float32 outputs are held to the float64 function.
     """
     torch._dynamo.reset()
+    monkeypatch.setattr(TemporalResnetBlock, "conv_form", conv_form)
     unet = random_unet()
     exact = copy.deepcopy(unet).double()
     compiled = torch.compile(unet, dynamic=False, backend=backend)

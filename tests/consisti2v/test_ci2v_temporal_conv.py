@@ -59,13 +59,22 @@ def test_a_unet_gives_the_same_output_in_every_form(form, monkeypatch):
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-10)
 
 
-def test_the_compiled_matmul_form_matches_eager():
-    """Compiled, the shifted sums fuse into one pass: the form meant for compiled GPU runs."""
-    conv, x = _conv_and_rows(16, 4, 4, channels_last=True)
-    conv, x = conv.float(), x.float()
+@pytest.mark.parametrize("form", TEMPORAL_CONV_FORMS)
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+@pytest.mark.parametrize("size", [(1, 1), (2, 2)])
+def test_every_form_compiles_to_the_same_function_channels_last(form, backend, size, monkeypatch):
+    """A compiled channels-last temporal ResNet (the layout of compiled GPU runs), at the smallest levels too;
+    ``test_ci2v_compile`` compiles whole UNets in each form in the default layout."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    block = TemporalResnetBlock(32, FRAMES).eval().to(memory_format=torch.channels_last_3d)
     with torch.no_grad():
-        eager = temporal_conv(conv, x, FRAMES, "conv3d")
-        compiled = torch.compile(temporal_conv, dynamic=False)(conv, x, FRAMES, "matmul")
+        block.alpha.fill_(0.3)
+    x = torch.randn(2 * FRAMES, 32, *size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        eager = block(x)
+        monkeypatch.setattr(TemporalResnetBlock, "conv_form", form)
+        compiled = torch.compile(block, backend=backend, dynamic=False)(x)
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
 
 
