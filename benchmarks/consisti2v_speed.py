@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig  # noqa: E402
 from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config  # noqa: E402
+from i2vbench.consisti2v.attention import Attention  # noqa: E402
 from i2vbench.consisti2v.resnets import TEMPORAL_CONV_FORMS, TemporalResnetBlock  # noqa: E402
 from profile_unet import SDPA_BACKENDS, cfg_call, inputs, kernel_breakdown  # noqa: E402
 
@@ -109,11 +110,36 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+class StepTimeline:
+    """A sampler callback that notes when the host queued each denoising step and, through a CUDA event behind
+    it, when the GPU finished it: if the GPU finishes step i after the host queued step i+1, the host kept ahead
+    and the GPU never waited for it between steps."""
+
+    def __init__(self) -> None:
+        self.start = torch.cuda.Event(enable_timing=True)
+        self.start.record()
+        self.host_start = time.perf_counter()
+        self.steps: list[tuple[float, torch.cuda.Event]] = []
+
+    def __call__(self, *_) -> None:
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        self.steps.append((time.perf_counter() - self.host_start, event))
+
+    def summary(self) -> str:
+        """Call after synchronising."""
+        host = [h for h, _ in self.steps]
+        gpu = [self.start.elapsed_time(e) / 1e3 for _, e in self.steps]
+        ahead = sum(g > h_next for g, h_next in zip(gpu, host[1:]))
+        return (f"the host queued the last of {len(host)} steps at {host[-1]:.2f} s, the GPU finished it at "
+                f"{gpu[-1]:.2f} s; the host was ahead of the GPU after {ahead} of {len(host) - 1} steps")
+
+
 def time_videos(pipe: ConsistI2VPipeline, batch: int, request: VideoRequest, repeats: int) -> tuple[float, float]:
     """(seconds per batch, peak GiB) for ``batch`` videos, after one warm-up batch.
 
-    Also prints when the host had queued the last denoising step, as a share of the batch's time: far below
-    100 % means the GPU never waited for the host between the UNet's kernels (no launch gaps)."""
+    On a GPU, also prints how far the host kept ahead of the GPU through the last repeat's steps
+    (:class:`StepTimeline`)."""
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (request.height, request.width, 3), dtype=np.uint8) for _ in range(batch)]
     prompts = ["a dog runs across a meadow"] * batch
@@ -123,16 +149,13 @@ def time_videos(pipe: ConsistI2VPipeline, batch: int, request: VideoRequest, rep
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    queued = []
     for r in range(repeats):
-        batch_start = time.perf_counter()
-        pipe.generate(images, prompts, [r * batch + i for i in range(batch)], request,
-                      callback=lambda *_: queued.append(time.perf_counter() - batch_start))
+        timeline = StepTimeline() if cuda else None
+        pipe.generate(images, prompts, [r * batch + i for i in range(batch)], request, callback=timeline)
     if cuda:
         torch.cuda.synchronize()
+        print(f"  batch {batch}: {timeline.summary()}", flush=True)
     seconds = (time.perf_counter() - start) / repeats
-    print(f"  batch {batch}: the host had queued the last step {queued[-1]:.2f} s into the "
-          f"{time.perf_counter() - batch_start:.2f} s batch", flush=True)
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
     return seconds, peak
 
@@ -172,7 +195,7 @@ def main() -> None:
     parser.add_argument("--temporal-conv", default="conv3d", choices=TEMPORAL_CONV_FORMS,
                         help="how the temporal (3,1,1) convolutions run (TemporalResnetBlock.conv_form); the same function")
     parser.add_argument("--sdpa-backend", choices=["flash", "efficient", "cudnn"],
-                        help="the only scaled-dot-product-attention backend the fast path may use (default: PyTorch's choice)")
+                        help="the only scaled-dot-product-attention backend the fast path's UNet may use (default: PyTorch's choice)")
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
                         help="activation layout of the fast path; auto times one UNet call in each and keeps the faster")
     args = parser.parse_args()
@@ -206,12 +229,10 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
-    if args.sdpa_backend:
-        from torch.nn.attention import sdpa_kernel
-
-        sdpa_kernel(SDPA_BACKENDS[args.sdpa_backend]).__enter__()  # for the rest of the run (compiled calls too)
+    if args.sdpa_backend:  # the UNet's attention layers only (the VAE's and text encoder's may need others)
+        Attention.sdpa_backends = (SDPA_BACKENDS[args.sdpa_backend],)
     dtype = getattr(torch, args.dtype)
-    TemporalResnetBlock.conv_form = args.temporal_conv  # the fast path's (the fp32 reference keeps conv3d)
+    TemporalResnetBlock.conv_form = args.temporal_conv  # from here on: the fp32 timing above used conv3d
     fast = build_pipeline(dtype, args.device, args.tiny)
     choose_layout(fast, args.layout, args.size, max(int(b) for b in (args.batches or "1").split(",") if b))
     flops = unet_flops(fast, args.size) * args.steps

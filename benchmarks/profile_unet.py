@@ -80,9 +80,12 @@ def kernel_category(name: str) -> str:
     lower = name.lower()
     if lower.startswith("triton_") and "_fused_" in lower:
         ops = set(filter(None, lower.split("_fused_", 1)[1].rstrip("0123456789").split("_")))
+        if lower.startswith("triton_tem_"):  # max-autotune's templates: a convolution or matmul with its epilogue
+            return "convolution" if "convolution" in ops else "matmul" if ops & {"mm", "addmm", "bmm", "baddbmm"} \
+                else "fused (triton)"
         if any("norm" in op for op in ops):
             return "norm"
-        return "layout copy" if ops <= _DATA_MOVEMENT_OPS else "fused (triton)"
+        return "layout copy" if ops and ops <= _DATA_MOVEMENT_OPS else "fused (triton)"
     return next((c for c, parts in _CATEGORIES if any(p in lower for p in parts)), "other elementwise")
 
 
@@ -182,9 +185,12 @@ def sdpa_backend_timings(rows: int) -> None:
 
     for channels, latent in LAYER_SIZES:
         heads, tokens = channels // 64, latent * latent
+        def heads_of(n: int, length: int) -> torch.Tensor:  # as the UNet passes them: (n, L, C) viewed per head
+            return torch.randn(n, length, channels, dtype=torch.bfloat16).view(n, length, heads, 64).transpose(1, 2)
+
         with torch.device("cuda"):
-            self_qkv = [torch.randn(rows, heads, n, 64, dtype=torch.bfloat16) for n in (tokens, 2 * tokens, 2 * tokens)]
-            text_qkv = [torch.randn(rows // 16, heads, n, 64, dtype=torch.bfloat16) for n in (16 * tokens, 77, 77)]
+            self_qkv = [heads_of(rows, n) for n in (tokens, 2 * tokens, 2 * tokens)]
+            text_qkv = [heads_of(rows // 16, n) for n in (16 * tokens, 77, 77)]
         for what, (q, k, v) in (("first-frame self", self_qkv), ("text cross", text_qkv)):
             line, first = [f"{what}-attention {channels} ch at {latent}x{latent}, {rows} frames:"], None
             for name, backend in SDPA_BACKENDS.items():

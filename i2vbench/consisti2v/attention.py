@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .kernels import fused_available, temporal_window_attention
 
@@ -49,12 +50,21 @@ class Attention(nn.Module):
         """SDPA over ``(n, L, C)`` projections split into heads; returns ``to_out`` of the result."""
         return self.to_out[0](self.sdpa(q, k, v))
 
+    #: the SDPA backends the attention layers may use (``torch.nn.attention.SDPBackend`` members); None: PyTorch's
+    #: choice. Scoped to these layers, since the VAE's and the text encoder's attentions may need other backends.
+    sdpa_backends: tuple[SDPBackend, ...] | None = None
+
     def sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Heads split, attended and merged again: ``(n, Lq, C)``."""
         n, lq, c = q.shape
         d = c // self.heads
         q, k, v = (t.view(n, t.shape[1], self.heads, d).transpose(1, 2) for t in (q, k, v))
-        return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, lq, c)
+        if self.sdpa_backends is None:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            with sdpa_kernel(list(self.sdpa_backends)):
+                out = F.scaled_dot_product_attention(q, k, v)
+        return out.transpose(1, 2).reshape(n, lq, c)
 
 
 class FirstFrameSelfAttention(Attention):

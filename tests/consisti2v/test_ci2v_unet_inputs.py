@@ -161,3 +161,26 @@ def test_window_index_made_in_inference_mode_serves_later_training_calls():
     x = torch.randn(16, 15, 4, requires_grad=True)
     first_frame_window(x, geometry).sum().backward()
     assert x.grad[0].abs().sum() > 0 and x.grad[1:].abs().sum() == 0  # only frame 0 feeds the window
+
+
+def test_attention_backends_can_be_chosen_for_the_unet_alone(monkeypatch):
+    """``Attention.sdpa_backends`` reaches every SDPA call of the UNet (a backend the CPU lacks makes them fail)
+    and changes nothing else (the math backend gives the default's output), eager and compiled."""
+    from torch.nn.attention import SDPBackend
+
+    from i2vbench.consisti2v.attention import Attention
+
+    unet = random_unet()
+    g = torch.Generator().manual_seed(0)
+    args = (torch.randn(1, 4, 15, 4, 4, generator=g), torch.tensor(981), torch.randn(1, 77, 16, generator=g),
+            torch.randn(1, 4, 1, 4, 4, generator=g), 3)
+    with torch.no_grad():
+        default = unet(*args)
+        monkeypatch.setattr(Attention, "sdpa_backends", (SDPBackend.MATH,))
+        torch.testing.assert_close(unet(*args), default, rtol=1e-5, atol=1e-5)
+        torch._dynamo.reset()
+        torch.testing.assert_close(torch.compile(unet, backend="aot_eager", dynamic=False, fullgraph=True)(*args), default,
+                                   rtol=1e-5, atol=1e-5)
+        monkeypatch.setattr(Attention, "sdpa_backends", (SDPBackend.CUDNN_ATTENTION,))
+        with pytest.raises(RuntimeError, match="No viable backend"):
+            unet(*args)
