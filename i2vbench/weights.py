@@ -197,12 +197,28 @@ def _missing(spec: WeightSpec, detail: str) -> WeightsError:
     )
 
 
+_WEIGHT_SUFFIXES = ("safetensors", "bin", "pt", "pth", "ckpt")
+#: the variant labels diffusers and transformers put before a weight file's suffix
+_VARIANTS = ("fp16", "bf16", "fp32", "ema", "non_ema", "noema")
+
+
+def _is_variant(path: str) -> bool:
+    """A weight variant (``model.fp16.safetensors``, ``model.fp16-00001-of-00002.safetensors``,
+    ``model.safetensors.index.fp16.json``): a copy that loaders read only when asked for by name, which
+    i2vbench never does. Known labels only, so that a name such as ``model_v1.5.safetensors`` is kept."""
+    parts = os.path.basename(path).split(".")
+    if len(parts) >= 3 and parts[-1] in _WEIGHT_SUFFIXES:
+        return parts[-2].split("-")[0] in _VARIANTS
+    return len(parts) >= 4 and parts[-1] == "json" and parts[-3] == "index" and parts[-2] in _VARIANTS
+
+
 def _choose_repo_files(files: list[str], patterns: tuple[str, ...] | None) -> list[str]:
-    """Repo files to download: those matching ``patterns``, preferring safetensors over pickled weights
-    of the same component so that nothing that can run code is fetched when a safe copy exists."""
+    """Repo files to download: those matching ``patterns``, without weight variants (fp16, EMA copies: gigabytes
+    no loader here reads), preferring safetensors over pickled weights of the same component so that nothing
+    that can run code is fetched when a safe copy exists."""
     from fnmatch import fnmatch
 
-    chosen = [f for f in files if patterns is None or any(fnmatch(f, p) for p in patterns)]
+    chosen = [f for f in files if (patterns is None or any(fnmatch(f, p) for p in patterns)) and not _is_variant(f)]
     safe_dirs = {os.path.dirname(f) for f in chosen if f.endswith(".safetensors")}
     pickled = (".bin", ".pt", ".pth", ".ckpt")
     return [f for f in chosen if not (f.endswith(pickled) and os.path.dirname(f) in safe_dirs)]

@@ -42,6 +42,19 @@ def test_safetensors_are_preferred_over_pickles():
                       "vae/diffusion_pytorch_model.bin"]
 
 
+def test_weight_variants_are_not_downloaded():
+    files = ["unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin",
+             "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors",
+             "text_encoder/model.safetensors.index.json", "text_encoder/model-00001-of-00002.safetensors",
+             "text_encoder/model.safetensors.index.fp16.json", "text_encoder/model.fp16-00001-of-00002.safetensors",
+             "tokenizer/vocab.json", "tokenizer/special_tokens_map.json", "extra/model_v1.5.safetensors"]
+    chosen = weights._choose_repo_files(files, ("unet/*", "vae/*", "text_encoder/*", "tokenizer/*", "extra/*"))
+    # an fp16-only safetensors is no safe copy of the plain pickle: the loaders read the plain names alone
+    assert chosen == ["unet/config.json", "unet/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.safetensors",
+                      "text_encoder/model.safetensors.index.json", "text_encoder/model-00001-of-00002.safetensors",
+                      "tokenizer/vocab.json", "tokenizer/special_tokens_map.json", "extra/model_v1.5.safetensors"]
+
+
 def test_unknown_weight_lists_known_ones():
     with pytest.raises(Exception, match="known weights: .*consisti2v"):
         weights.get_spec("nope")
