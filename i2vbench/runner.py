@@ -1,7 +1,8 @@
 """Generate and evaluate: batches cases through an adapter, writes videos and rows, scores with metrics.
 
 Both stages resume: they skip what the store already holds, write each case in one transaction, and
-isolate failures (a bad case is recorded with its reason and the run goes on).
+isolate failures (a bad case is recorded with its reason and the run goes on). Generated videos are encoded on
+worker threads while the adapter makes the next batch (:class:`VideoWriter`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import functools
 import gc
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -157,13 +159,71 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
         size = batch_size or adapter.default_batch_size
         bar = tqdm(total=len(todo), desc=f"{shard.label()}generate {plan.card.name}", unit="video",
                    disable=not progress or not shard.is_main)
-        for batch in _batches(todo, size):
-            _generate_batch(store, plan, adapter, batch, summary)
-            bar.update(len(batch))
+        with VideoWriter(store, summary) as writer:
+            for batch in _batches(todo, size):
+                _generate_batch(store, plan, adapter, batch, summary, writer)
+                writer.record(leave=len(batch))  # the batch before is written while this one was made
+                bar.update(len(batch))
         bar.close()
     finally:
         adapter.close()
     return summary
+
+
+class VideoWriter:
+    """Encodes and hashes generated videos on worker threads while the adapter makes the next batch (the GPU
+    would otherwise idle while the host encodes), and records them in the store from the calling thread.
+
+    Leaving the ``with`` block, however it is left (an error, Ctrl-C), waits for the videos being written and
+    records them, so nothing finished is lost.
+    """
+
+    def __init__(self, store: RunStore, summary: StageSummary, workers: int = min(4, os.cpu_count() or 1)) -> None:
+        self.store, self.summary = store, summary
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="i2vbench-video")
+        self.pending: list[tuple[Case, int, Future]] = []
+
+    def submit(self, case: Case, seed: int, output: Video | str | Path) -> None:
+        self.pending.append((case, seed, self.pool.submit(_write_output, self.store.run_dir, case, output)))
+
+    def record(self, leave: int = 0) -> None:
+        """Wait for all but the newest ``leave`` videos and record them; the first error is raised after the
+        others are recorded."""
+        ready, self.pending = self.pending[: len(self.pending) - leave], self.pending[len(self.pending) - leave:]
+        error = None
+        for case, seed, future in ready:
+            try:
+                stored, sha, fps, t, h, w = future.result()
+            except OSError as exc:  # a full disk, a lost mount: said as such, once the other videos are recorded
+                error = error or I2VBenchError(f"could not write the video of case {case.id!r}: {exc}")
+                continue
+            except Exception as exc:  # re-raised below, once the other videos are recorded
+                error = error or exc
+                continue
+            self.store.record_video(case.id, case.category, case.prompt, seed, stored, sha, fps, t, h, w)
+            self.summary.done += 1
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.record()
+        finally:
+            self.pool.shutdown()
+
+
+def _write_output(run_dir: Path, case: Case, out: Video | str | Path) -> tuple:
+    """Write a generated video (or take a video made elsewhere) and hash it: what the store records of it."""
+    if isinstance(out, Video):
+        path = run_dir / VIDEO_DIR / f"{case.id}.mp4"
+        write_video(out, path)
+        h, w = (side + side % 2 for side in out.size)  # the file holds even sizes (yuv420p)
+        return str(path.relative_to(run_dir)), _video_sha(path), out.fps, out.num_frames, h, w
+    path = Path(out).resolve()
+    return str(path), _video_sha(path), None, None, None, None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -217,7 +277,8 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
     return line + f"; details in {run_dir / 'adapter_report.json'}"
 
 
-def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Sequence[Case], summary: StageSummary) -> None:
+def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Sequence[Case], summary: StageSummary,
+                    writer: VideoWriter) -> None:
     seeds = [case_seed(plan.seed, c.id) for c in batch]
     reason = None
     try:
@@ -234,25 +295,14 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
         if len(batch) > 1:
             gc.collect()  # frames caught in reference cycles with the exception
             for case in batch:
-                _generate_batch(store, plan, adapter, [case], summary)
+                _generate_batch(store, plan, adapter, [case], summary, writer)
             return
         case = batch[0]
         store.record_failure(case.id, case.category, case.prompt, seeds[0], reason)
         summary.failed[case.id] = reason
         return
     for case, seed, out in zip(batch, seeds, outputs):
-        if isinstance(out, Video):
-            path = store.run_dir / VIDEO_DIR / f"{case.id}.mp4"
-            write_video(out, path)
-            h, w = (side + side % 2 for side in out.size)  # the file holds even sizes (yuv420p)
-            fps, t = out.fps, out.num_frames
-            stored = str(path.relative_to(store.run_dir))
-        else:
-            path = Path(out).resolve()
-            fps = t = h = w = None
-            stored = str(path)
-        store.record_video(case.id, case.category, case.prompt, seed, stored, _video_sha(path), fps, t, h, w)
-        summary.done += 1
+        writer.submit(case, seed, out)
 
 
 def resolve_metrics(names: Sequence[str] | None, device: str, precision: str = "auto") -> list[Metric]:

@@ -113,3 +113,21 @@ class GreedyMeanPixel(MeanPixel):
         if len(items) > 1:
             raise RuntimeError(f"out of memory for {len(items)} videos")
         return [MetricResult({"greedy_mean_px": float(items[0].video.frames[0].mean()) / 255})]
+
+
+#: ("generate", first case id, time) per adapter call of :class:`TimedStatic`
+GENERATE_CALLS: list = []
+
+
+class TimedStatic(StaticAdapter):
+    """``static`` in batches of 2 that notes when each batch is asked for, and can be interrupted (Ctrl-C) at
+    the call given by ``INTERRUPT_AT_CALL``."""
+
+    name = "timed_static"
+    default_batch_size = 2
+
+    def generate(self, cases, *, seeds):
+        GENERATE_CALLS.append(("generate", cases[0].id, time.perf_counter()))
+        if len(GENERATE_CALLS) == int(os.environ.get("INTERRUPT_AT_CALL", "0")):
+            raise KeyboardInterrupt
+        return super().generate(cases, seeds=seeds)

@@ -223,3 +223,58 @@ def test_list_commands(cli):
     assert numerics["subject_consistency"].startswith("bf16 on CUDA") and numerics["dynamic_degree"].startswith("fp32")
     code, out, _ = cli("list", "suites")
     assert code == 0 and "i2vbench-mini" in out
+
+
+@pytest.fixture
+def slow_writes(monkeypatch):
+    """Video writing takes 0.3 s and notes when each video is done; ``fail`` names cases whose write fails."""
+    import plugins
+
+    from i2vbench import runner
+
+    plugins.GENERATE_CALLS.clear()
+    written, fail = [], set()
+    real = runner.write_video
+
+    def write(video, path, *args, **kwargs):
+        time.sleep(0.3)
+        if Path(path).stem in fail:
+            raise OSError(f"disk full writing {path}")
+        real(video, path, *args, **kwargs)
+        written.append(("written", Path(path).stem, time.perf_counter()))
+
+    monkeypatch.setattr(runner, "write_video", write)
+    return plugins.GENERATE_CALLS, written, fail
+
+
+def test_videos_are_written_while_the_next_batch_is_made(cli, tmp_path, tiny_suite, slow_writes):
+    calls, written, _ = slow_writes
+    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
+    code, out, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "r", *SMALL)
+    assert code == 0 and "generate: 3 done" in out, err
+    (_, _, second_batch_asked), = [c for c in calls if c[1] == "case2"]
+    first_batch_written = max(t for _, case, t in written if case in ("case0", "case1"))
+    assert second_batch_asked < first_batch_written  # the adapter did not wait for the encoder
+    assert rows(tmp_path / "r", "SELECT COUNT(*) FROM videos") == [(3,)]
+
+
+def test_ctrl_c_keeps_the_videos_still_being_written(cli, tmp_path, tiny_suite, slow_writes, monkeypatch):
+    monkeypatch.setenv("INTERRUPT_AT_CALL", "2")  # while the first batch's videos are being written
+    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
+    run = tmp_path / "r"
+    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL)
+    assert code != 0 and "interrupted" in err
+    assert rows(run, "SELECT case_id FROM videos ORDER BY case_id") == [("case0",), ("case1",)]
+    assert sorted(p.name for p in (run / "videos").iterdir()) == ["case0.mp4", "case1.mp4"]
+
+
+def test_a_failed_write_stops_the_run_after_the_other_videos_are_recorded(cli, tmp_path, tiny_suite, slow_writes):
+    _, _, fail = slow_writes
+    fail.add("case0")
+    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
+    run = tmp_path / "r"
+    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL)
+    assert code == 2 and "error: could not write the video of case 'case0'" in err and "disk full" in err
+    # the error surfaces when the first batch is recorded, after the second was made: both others are kept
+    assert rows(run, "SELECT case_id FROM videos ORDER BY case_id") == [("case1",), ("case2",)]
+    assert rows(run, "SELECT case_id FROM cases WHERE status = 'done' ORDER BY case_id") == [("case1",), ("case2",)]
