@@ -161,8 +161,9 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
                    disable=not progress or not shard.is_main)
         with VideoWriter(store, summary) as writer:
             for batch in _batches(todo, size):
+                queued = len(writer.pending)
                 _generate_batch(store, plan, adapter, batch, summary, writer)
-                writer.record(leave=len(batch))  # the batch before is written while this one was made
+                writer.record(leave=len(writer.pending) - queued)  # the batch before was written meanwhile
                 bar.update(len(batch))
         bar.close()
     finally:
@@ -175,44 +176,57 @@ class VideoWriter:
     would otherwise idle while the host encodes), and records them in the store from the calling thread.
 
     Leaving the ``with`` block, however it is left (an error, Ctrl-C), waits for the videos being written and
-    records them, so nothing finished is lost.
+    records them, so nothing finished is lost; a video leaves the queue only once it is recorded.
     """
 
-    def __init__(self, store: RunStore, summary: StageSummary, workers: int = min(4, os.cpu_count() or 1)) -> None:
+    def __init__(self, store: RunStore, summary: StageSummary, workers: int | None = None) -> None:
         self.store, self.summary = store, summary
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="i2vbench-video")
+        self.pool = ThreadPoolExecutor(max_workers=workers or min(4, _usable_cpus()),
+                                       thread_name_prefix="i2vbench-video")
         self.pending: list[tuple[Case, int, Future]] = []
 
     def submit(self, case: Case, seed: int, output: Video | str | Path) -> None:
+        if isinstance(output, Video):  # the adapter may reuse its buffers for the next batch while this one is encoded
+            output = Video(output.frames.copy(), output.fps)
         self.pending.append((case, seed, self.pool.submit(_write_output, self.store.run_dir, case, output)))
 
     def record(self, leave: int = 0) -> None:
-        """Wait for all but the newest ``leave`` videos and record them; the first error is raised after the
-        others are recorded."""
-        ready, self.pending = self.pending[: len(self.pending) - leave], self.pending[len(self.pending) - leave:]
+        """Wait for all but the newest ``leave`` videos and record them, oldest first; the first write error is
+        raised once the others are recorded."""
         error = None
-        for case, seed, future in ready:
+        while len(self.pending) > leave:
+            case, seed, future = self.pending[0]
             try:
                 stored, sha, fps, t, h, w = future.result()
-            except OSError as exc:  # a full disk, a lost mount: said as such, once the other videos are recorded
+            except OSError as exc:  # a full disk, a lost mount: said as such
                 error = error or I2VBenchError(f"could not write the video of case {case.id!r}: {exc}")
-                continue
-            except Exception as exc:  # re-raised below, once the other videos are recorded
+            except Exception as exc:  # raised below, once the other videos are recorded
                 error = error or exc
-                continue
-            self.store.record_video(case.id, case.category, case.prompt, seed, stored, sha, fps, t, h, w)
-            self.summary.done += 1
+            else:
+                self.store.record_video(case.id, case.category, case.prompt, seed, stored, sha, fps, t, h, w)
+                self.summary.done += 1
+            self.pending.pop(0)
         if error is not None:
             raise error
 
     def __enter__(self) -> "VideoWriter":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         try:
             self.record()
+        except Exception as error:
+            if exc_type is None:
+                raise
+            # the run is stopping for another reason, which stays the one reported
+            print(f"also: {error}", file=sys.stderr)
         finally:
             self.pool.shutdown()
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity, where the platform tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _write_output(run_dir: Path, case: Case, out: Video | str | Path) -> tuple:

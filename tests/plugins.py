@@ -131,3 +131,20 @@ class TimedStatic(StaticAdapter):
         if len(GENERATE_CALLS) == int(os.environ.get("INTERRUPT_AT_CALL", "0")):
             raise KeyboardInterrupt
         return super().generate(cases, seeds=seeds)
+
+
+class ReusingStatic(TimedStatic):
+    """``timed_static`` that hands out views of one buffer, which it overwrites for the next batch (as a model
+    writing into preallocated memory might)."""
+
+    name = "reusing_static"
+
+    def generate(self, cases, *, seeds):
+        from i2vbench.video import Video
+
+        videos = super().generate(cases, seeds=seeds)
+        if not hasattr(self, "buffer"):
+            self.buffer = [v.frames.copy() for v in videos]
+        for slot, video in zip(self.buffer, videos):
+            slot[...] = video.frames
+        return [Video(slot, v.fps) for slot, v in zip(self.buffer, videos)]

@@ -278,3 +278,62 @@ def test_a_failed_write_stops_the_run_after_the_other_videos_are_recorded(cli, t
     # the error surfaces when the first batch is recorded, after the second was made: both others are kept
     assert rows(run, "SELECT case_id FROM videos ORDER BY case_id") == [("case1",), ("case2",)]
     assert rows(run, "SELECT case_id FROM cases WHERE status = 'done' ORDER BY case_id") == [("case1",), ("case2",)]
+
+
+class _Store:
+    run_dir = Path(".")
+
+    def __init__(self) -> None:
+        self.recorded: list[str] = []
+
+    def record_video(self, case_id, *args) -> None:
+        self.recorded.append(case_id)
+
+
+class _InterruptedOnce:
+    """A write whose first wait is interrupted (Ctrl-C while the runner waits for it)."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def result(self):
+        self.waits += 1
+        if self.waits == 1:
+            raise KeyboardInterrupt
+        return "videos/x.mp4", "ab" * 32, 8.0, 16, 64, 64
+
+
+def test_a_video_leaves_the_writer_queue_only_once_it_is_recorded():
+    from types import SimpleNamespace
+
+    from i2vbench.runner import StageSummary, VideoWriter
+
+    store = _Store()
+    cases = [SimpleNamespace(id=f"case{i}", category="c", prompt="p") for i in range(2)]
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(store, StageSummary(), workers=1) as writer:
+            done = SimpleNamespace(result=lambda: ("videos/y.mp4", "cd" * 32, 8.0, 16, 64, 64))
+            writer.pending = [(cases[0], 0, _InterruptedOnce()), (cases[1], 0, done)]
+            writer.record()  # interrupted while waiting for case0: leaving the block waits again and records both
+    assert store.recorded == ["case0", "case1"] and writer.pending == []
+
+
+def test_a_stopping_run_reports_why_it_stopped_before_a_failed_write(cli, tmp_path, tiny_suite, slow_writes, monkeypatch):
+    _, _, fail = slow_writes
+    fail.add("case0")
+    monkeypatch.setenv("INTERRUPT_AT_CALL", "2")
+    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
+    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "r", *SMALL)
+    assert code == 130 and "interrupted" in err and "also: could not write the video of case 'case0'" in err
+    assert rows(tmp_path / "r", "SELECT case_id FROM videos") == [("case1",)]
+
+
+def test_an_adapter_may_reuse_its_frame_buffers_for_the_next_batch(cli, tmp_path, tiny_suite, slow_writes):
+    runs = {}
+    for adapter in ("TimedStatic", "ReusingStatic"):
+        card = write_card(tmp_path / f"{adapter}.yaml", f"plugins:{adapter}")
+        code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out",
+                           tmp_path / adapter, *SMALL)
+        assert code == 0, err
+        runs[adapter] = rows(tmp_path / adapter, "SELECT case_id, sha256 FROM videos ORDER BY case_id")
+    assert runs["ReusingStatic"] == runs["TimedStatic"]  # case0's video was not overwritten by case2's frames
