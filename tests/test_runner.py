@@ -102,8 +102,11 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path, tiny_suite)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline:
-        if (run / "run.sqlite").exists() and rows(run, "SELECT COUNT(*) FROM cases")[0][0] >= 2:
-            break
+        try:
+            if (run / "run.sqlite").exists() and rows(run, "SELECT COUNT(*) FROM cases")[0][0] >= 2:
+                break
+        except sqlite3.OperationalError:  # the file is there, its tables not yet
+            pass
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
