@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2vbench.consisti2v import ConsistI2VUNet, UNetConfig  # noqa: E402
 from i2vbench.consisti2v.pipeline import ConsistI2VPipeline, VideoRequest, sampling_config  # noqa: E402
-from i2vbench.consisti2v.attention import Attention  # noqa: E402
+from i2vbench.consisti2v.attention import Attention, TemporalSelfAttention  # noqa: E402
 from i2vbench.consisti2v.resnets import TEMPORAL_CONV_FORMS, TemporalResnetBlock  # noqa: E402
 from profile_unet import SDPA_BACKENDS, cfg_call, inputs, kernel_breakdown  # noqa: E402
 
@@ -210,8 +210,6 @@ def main() -> None:
           f"attention backend {args.sdpa_backend or 'default'}; temporal convolutions as {args.temporal_conv}")
 
     if args.rotary_in_kernel:
-        from i2vbench.consisti2v.attention import TemporalSelfAttention
-
         TemporalSelfAttention.rotate_in_kernel = True
     rows = []
     if args.reference_batch:

@@ -197,7 +197,8 @@ def _missing(spec: WeightSpec, detail: str) -> WeightsError:
     )
 
 
-_WEIGHT_SUFFIXES = ("safetensors", "bin", "pt", "pth", "ckpt")
+_PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+_WEIGHT_SUFFIXES = ("safetensors", *(suffix[1:] for suffix in _PICKLED_SUFFIXES))
 #: the variant labels diffusers and transformers put before a weight file's suffix
 _VARIANTS = ("fp16", "bf16", "fp32", "ema", "non_ema", "noema")
 
@@ -220,8 +221,7 @@ def _choose_repo_files(files: list[str], patterns: tuple[str, ...] | None) -> li
 
     chosen = [f for f in files if (patterns is None or any(fnmatch(f, p) for p in patterns)) and not _is_variant(f)]
     safe_dirs = {os.path.dirname(f) for f in chosen if f.endswith(".safetensors")}
-    pickled = (".bin", ".pt", ".pth", ".ckpt")
-    return [f for f in chosen if not (f.endswith(pickled) and os.path.dirname(f) in safe_dirs)]
+    return [f for f in chosen if not (f.endswith(_PICKLED_SUFFIXES) and os.path.dirname(f) in safe_dirs)]
 
 
 def locate(name: str) -> Path:

@@ -250,22 +250,25 @@ def slow_writes(monkeypatch):
     return plugins.GENERATE_CALLS, written, fail
 
 
+def generate_timed(cli, tmp_path: Path, suite: Path, adapter: str = "TimedStatic") -> tuple[int, str, str, Path]:
+    """``generate`` with a test adapter (batches of 2 cases) into ``tmp_path / adapter``: (code, out, err, run)."""
+    card, run = write_card(tmp_path / f"{adapter}.yaml", f"plugins:{adapter}"), tmp_path / adapter
+    return (*cli("--no-progress", "generate", "--model", card, "--suite", suite, "--out", run, *SMALL), run)
+
+
 def test_videos_are_written_while_the_next_batch_is_made(cli, tmp_path, tiny_suite, slow_writes):
     calls, written, _ = slow_writes
-    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
-    code, out, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "r", *SMALL)
+    code, out, err, run = generate_timed(cli, tmp_path, tiny_suite)
     assert code == 0 and "generate: 3 done" in out, err
     (_, _, second_batch_asked), = [c for c in calls if c[1] == "case2"]
     first_batch_written = max(t for _, case, t in written if case in ("case0", "case1"))
     assert second_batch_asked < first_batch_written  # the adapter did not wait for the encoder
-    assert rows(tmp_path / "r", "SELECT COUNT(*) FROM videos") == [(3,)]
+    assert rows(run, "SELECT COUNT(*) FROM videos") == [(3,)]
 
 
 def test_ctrl_c_keeps_the_videos_still_being_written(cli, tmp_path, tiny_suite, slow_writes, monkeypatch):
     monkeypatch.setenv("INTERRUPT_AT_CALL", "2")  # while the first batch's videos are being written
-    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
-    run = tmp_path / "r"
-    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL)
+    code, _, err, run = generate_timed(cli, tmp_path, tiny_suite)
     assert code != 0 and "interrupted" in err
     assert rows(run, "SELECT case_id FROM videos ORDER BY case_id") == [("case0",), ("case1",)]
     assert sorted(p.name for p in (run / "videos").iterdir()) == ["case0.mp4", "case1.mp4"]
@@ -274,9 +277,7 @@ def test_ctrl_c_keeps_the_videos_still_being_written(cli, tmp_path, tiny_suite, 
 def test_a_failed_write_stops_the_run_after_the_other_videos_are_recorded(cli, tmp_path, tiny_suite, slow_writes):
     _, _, fail = slow_writes
     fail.add("case0")
-    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
-    run = tmp_path / "r"
-    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL)
+    code, _, err, run = generate_timed(cli, tmp_path, tiny_suite)
     assert code == 2 and "error: could not write the video of case 'case0'" in err and "disk full" in err
     # the error surfaces when the first batch is recorded, after the second was made: both others are kept
     assert rows(run, "SELECT case_id FROM videos ORDER BY case_id") == [("case1",), ("case2",)]
@@ -325,18 +326,15 @@ def test_a_stopping_run_reports_why_it_stopped_before_a_failed_write(cli, tmp_pa
     _, _, fail = slow_writes
     fail.add("case0")
     monkeypatch.setenv("INTERRUPT_AT_CALL", "2")
-    card = write_card(tmp_path / "timed.yaml", "plugins:TimedStatic")
-    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "r", *SMALL)
+    code, _, err, run = generate_timed(cli, tmp_path, tiny_suite)
     assert code == 130 and "interrupted" in err and "also: could not write the video of case 'case0'" in err
-    assert rows(tmp_path / "r", "SELECT case_id FROM videos") == [("case1",)]
+    assert rows(run, "SELECT case_id FROM videos") == [("case1",)]
 
 
 def test_an_adapter_may_reuse_its_frame_buffers_for_the_next_batch(cli, tmp_path, tiny_suite, slow_writes):
     runs = {}
     for adapter in ("TimedStatic", "ReusingStatic"):
-        card = write_card(tmp_path / f"{adapter}.yaml", f"plugins:{adapter}")
-        code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out",
-                           tmp_path / adapter, *SMALL)
+        code, _, err, run = generate_timed(cli, tmp_path, tiny_suite, adapter)
         assert code == 0, err
-        runs[adapter] = rows(tmp_path / adapter, "SELECT case_id, sha256 FROM videos ORDER BY case_id")
+        runs[adapter] = rows(run, "SELECT case_id, sha256 FROM videos ORDER BY case_id")
     assert runs["ReusingStatic"] == runs["TimedStatic"]  # case0's video was not overwritten by case2's frames
