@@ -95,6 +95,10 @@ def test_camera_frames_move_as_asked():
     ({"frameinit_filter_type": "sinc"}, "unknown frameinit_filter_type 'sinc'"),
     ({"dtype": "int8"}, "dtype must be one of"),
     ({"sampler": "euler"}, "no setting 'sampler'"),
+    ({"steps": "fifty"}, "setting steps must be a number"),
+    ({"frame_stride": 2.5}, "frame_stride must be a whole number"),
+    ({"frame_stride": 0}, "frame_stride must be at least 1"),
+    ({"frameinit_noise_level": 1000}, "frameinit_noise_level must be a whole timestep from 0 to 999"),
 ])
 def test_bad_settings_are_refused_clearly(tiny_folder, settings, message):
     with pytest.raises(ConfigError, match=message):

@@ -144,7 +144,7 @@ def test_bf16_clip_features_agree_with_fp32(weight_cache, tmp_path):
     with get_metric("clip_score")(precision="bf16").numerics():
         (frames,) = backbones.frame_features("clip_vit_b32", [item], cache, "cpu")
     with torch.inference_mode():
-        direct = F.normalize(clip.encode_image(backbones.clip_frames(torch.from_numpy(item.video.frames).permute(0, 3, 1, 2))), dim=-1)
+        direct = F.normalize(clip.encode_image(backbones.clip_frames(torch.from_numpy(item.video.frames).permute(0, 3, 1, 2).float())), dim=-1)
     assert frames.dtype == torch.float32 and (frames * direct).sum(-1).min() > 0.99
 
 

@@ -167,10 +167,21 @@ def test_dino_frames_resize_the_short_side_to_224_without_crop_and_use_imagenet_
 
 def test_dino_frames_use_bilinear_without_antialias():
     frames = torch.from_numpy(random_frames(1, 64, 96)).permute(0, 3, 1, 2)
-    reference = torch.nn.functional.interpolate(frames.float(), size=(224, 336), mode="bilinear", align_corners=False,
-                                                antialias=False).round().clamp(0, 255) / 255
-    expected = (reference - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    assert torch.allclose(backbones.dino_frames(frames), expected, atol=1e-4)
+    resized = torch.nn.functional.interpolate(frames.float(), size=(224, 336), mode="bilinear", align_corners=False,
+                                              antialias=False)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    # float frames (VBench's load_video) are not rounded after resizing; uint8 frames are
+    assert torch.allclose(backbones.dino_frames(frames.float()), (resized / 255 - mean) / std, atol=1e-5)
+    assert torch.allclose(backbones.dino_frames(frames), (resized.round() / 255 - mean) / std, atol=1e-5)
+
+
+def test_float_frames_keep_the_bicubic_overshoot_as_vbench_does():
+    frames = constant_frames(0, 1, 64, 64)
+    frames[..., 32:] = 255  # a hard edge: bicubic overshoots past 255 and under 0 beside it
+    high = (1 - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
+    unclamped, clamped = backbones.clip_frames(frames.float()), backbones.clip_frames(frames)
+    assert (unclamped.amax(dim=(0, 2, 3)) > high + 0.02).all()
+    assert (clamped.amax(dim=(0, 2, 3)) <= high + 1e-5).all()
 
 
 def test_dino_reference_image_keeps_its_aspect_with_torchvision_size_rule():
@@ -281,8 +292,8 @@ def test_clip_vit_b32_loads_from_the_hf_snapshot_and_embeds_images_and_text(weig
     assert frames.shape == (3, 512) and text.shape == (512,)
     assert torch.allclose(frames.norm(dim=-1), torch.ones(3)) and torch.isclose(text.norm(), torch.tensor(1.0))
     with torch.inference_mode():
-        direct = clip.encode_image(backbones.clip_frames(torch.from_numpy(item.video.frames).permute(0, 3, 1, 2)))
-    assert torch.allclose(frames, torch.nn.functional.normalize(direct, dim=-1), atol=1e-5)
+        direct = clip.encode_image(backbones.clip_frames(torch.from_numpy(item.video.frames).permute(0, 3, 1, 2).float()))
+    assert torch.allclose(frames, torch.nn.functional.normalize(direct, dim=-1), atol=1e-6)
     (result,) = get_metric("i2v_background_clip")().score([item], cache)
     assert 0 <= result.values["i2v_background_clip"] <= 1
 

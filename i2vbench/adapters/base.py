@@ -17,6 +17,10 @@ from ..video import Video
 COMMON_DEFAULTS: dict[str, Any] = {"num_frames": 16, "height": 256, "width": 256, "fps": 8.0}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class Adapter(ABC):
     """A video generator. Subclasses set ``name`` and ``defaults`` and implement :meth:`generate`.
 
@@ -40,7 +44,8 @@ class Adapter(ABC):
 
     @classmethod
     def resolve_settings(cls, overrides: dict[str, Any]) -> dict[str, Any]:
-        """Merge ``overrides`` into the defaults, refusing unknown keys."""
+        """Merge ``overrides`` into the defaults, refusing unknown keys and non-numbers where the default is a
+        number (``--set steps=fifty`` stops here rather than deep inside the model)."""
         known = {**COMMON_DEFAULTS, **cls.defaults}
         unknown = sorted(set(overrides) - set(known))
         if unknown:
@@ -48,6 +53,9 @@ class Adapter(ABC):
                 f"model {cls.name!r} has no setting {', '.join(map(repr, unknown))}; "
                 f"its settings are: {', '.join(sorted(known))}"
             )
+        for key, value in overrides.items():
+            if _is_number(known[key]) and not _is_number(value):
+                raise ConfigError(f"setting {key} must be a number (default {known[key]!r}); got {value!r}")
         settings = {**known, **overrides}
         for key in ("num_frames", "height", "width"):
             if not isinstance(settings[key], int) or settings[key] < 1:

@@ -16,6 +16,8 @@ DTYPES = ("float16", "bfloat16", "float32")
 #: ``--set compile=`` values: torch.compile modes (``true`` is ``default``; ``reduce-overhead`` adds CUDA graphs)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 FRAMES_PER_CHUNK = 16
+#: settings that count something (steps, timesteps, frames) and so must be whole numbers
+INTEGER_SETTINGS = ("steps", "frame_stride", "frameinit_noise_level", "frameinit_butterworth_order", "decode_chunk")
 
 
 def chunks_for(num_frames: int) -> int:
@@ -77,6 +79,9 @@ class ConsistI2VAdapter(Adapter):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         s = self.settings
+        for key in INTEGER_SETTINGS:
+            if not isinstance(s[key], int) or isinstance(s[key], bool):
+                raise ConfigError(f"consisti2v: setting {key} must be a whole number; got {s[key]!r}")
         if s["dtype"] not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}; got {s['dtype']!r}")
         self.compile_mode = compile_mode(s["compile"])

@@ -19,6 +19,11 @@ class UNetConfig:
 
     ``attention_head_dim`` holds HEAD COUNTS per level (a diffusers naming quirk kept so that the
     released config reads as-is); every head is ``channels // heads`` wide.
+
+    Two keys are read but do not change the network: ``augment_temporal_attention`` (the first-frame
+    window is always built, as every official script passes ``augment_temporal_attention=True`` over the
+    stored config) and ``upcast_attention`` (the fused attention kernels used on GPUs compute the softmax
+    in float32 anyway).
     """
 
     in_channels: int = 4
@@ -76,6 +81,11 @@ class UNetConfig:
                 f"temp_pos_embedding {self.temp_pos_embedding!r} not supported: "
                 "only 'rotary' (the released model) is implemented"
             )
+        if not self.augment_temporal_attention:
+            import warnings
+
+            warnings.warn("augment_temporal_attention is false in this UNet config; building the first-frame "
+                          "window anyway, as the official scripts do (they pass augment_temporal_attention=True)")
         if not (self.use_temporal and self.use_linear_projection and self.transformer_layers_per_block == 1):
             raise ValueError(
                 "only use_temporal=True, use_linear_projection=True, transformer_layers_per_block=1 "

@@ -15,8 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torchvision.transforms.functional import center_crop, resize
+from torchvision.transforms.functional import center_crop, crop, resize
 
 from .frameinit import FrameInitConfig
 from .loading import load_unet
@@ -101,9 +100,12 @@ class ConsistI2VPipeline:
         return self.text_encoder(tokens.input_ids.to(self.device))[0]
 
     def preprocess(self, image: np.ndarray, height: int, width: int) -> torch.Tensor:
-        """The reference's transform: ToTensor, Resize(short side = height), CenterCrop, to [-1, 1]."""
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
-        x = center_crop(resize(x, height, antialias=True), [height, width])
+        """The reference's transform: ToTensor, Resize(short side = height), CenterCrop, to [-1, 1].
+
+        The resize is bilinear without antialiasing: the reference resizes a float tensor with
+        ``antialias=None``, which torchvision treats as no antialiasing for tensors.
+        """
+        x = center_crop(resize(_float_image(image), height, antialias=False), [height, width])
         return x * 2 - 1
 
     @torch.no_grad()
@@ -127,7 +129,8 @@ class ConsistI2VPipeline:
                             for part in flat.split(chunk)])
         names = [f"seed {s}" for s in seeds] if seeds is not None else [f"batch row {i}" for i in range(b)]
         check_finite(pixels.unflatten(0, (b, -1)), names, "decoded to NaN or infinite pixels", self.vae.dtype)
-        pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        # truncated, not rounded, as the reference's save_videos_grid does (``(x * 255).astype(np.uint8)``)
+        pixels = ((pixels / 2 + 0.5).clamp(0, 1) * 255).to(torch.uint8)
         return pixels.unflatten(0, (b, -1)).permute(0, 1, 3, 4, 2).cpu().numpy()
 
     def generate(self, images: Sequence[np.ndarray], prompts: Sequence[str], seeds: Sequence[int],
@@ -188,37 +191,57 @@ def check_request(request: VideoRequest, latent_frames: int) -> None:
         raise ValueError("zoom camera motions make square crops: use height == width")
     if request.autoregress_chunks < 1:
         raise ValueError(f"autoregress_chunks must be at least 1; got {request.autoregress_chunks}")
+    sampling, timesteps = request.sampling, DDIMScheduler().num_train_timesteps
+    if not 1 <= sampling.num_inference_steps <= timesteps:
+        raise ValueError(f"steps must be from 1 to {timesteps}; got {sampling.num_inference_steps}")
+    if request.decode_chunk < 1:
+        raise ValueError(f"decode_chunk (frames per VAE decoder call) must be at least 1; got {request.decode_chunk}")
+    if not sampling.frame_stride >= 1:
+        raise ValueError(f"frame_stride must be at least 1 (the model was trained with strides 1 to 5; larger means "
+                         f"more motion); got {sampling.frame_stride}")
+    level = sampling.frameinit.noise_level if sampling.frameinit else 0
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < timesteps:
+        raise ValueError(f"frameinit_noise_level must be a whole timestep from 0 to {timesteps - 1} (the released "
+                         f"setting is 850; higher keeps less of the first frame's layout); got {level!r}")
+
+
+def _float_image(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (3, H, W) in [0, 1], as torchvision's ToTensor."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
 
 
 def camera_frames(image: np.ndarray, motion: str, height: int, width: int, n: int) -> torch.Tensor:
     """The reference's synthetic camera video (n, 3, H, W) in [-1, 1] whose latents guide FrameInit.
 
     Pans: the image resized to short side ``height`` (no centre crop), ``width``-wide windows starting at
-    ``int((W_img - width) * i / n)`` (pan_right) or ``int((W_img - width) * (1 - i / n))`` (pan_left).
-    Zooms: resized to short side ``2 * height``; centred square crops whose side goes from S to S // 1.5
-    (zoom_in) or back (zoom_out), each resized to ``width``. Crop sizes are integers (the reference's
-    zoom_out passes a float and fails).
+    ``int((W_img - width) * i / n)`` (pan_right) or ``int((W_img - width) * (1 - i / n))`` (pan_left); a
+    window past the image's edge is zero-filled (grey), as torchvision's ``crop`` does in the reference,
+    and a portrait image's windows are centre-cropped to ``height`` (the reference keeps their full height,
+    which no latent of the requested size fits).
+    Zooms: resized to short side ``2 * height``; square crops at ``((H - S) // 2, (W - S) // 2)`` whose side
+    S goes from the short side to a 1.5 times smaller one (zoom_in) or back (zoom_out), each resized to
+    ``width``. Crop sizes are integers (the reference's zoom_out passes a float and fails). Every resize is
+    bilinear without antialiasing and the image is normalised before cropping, in the reference's order.
     """
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
     frames = []
     if motion.startswith("pan"):
-        x = resize(x, height, antialias=True)
+        x = resize(_float_image(image), height, antialias=False) * 2 - 1
         span = x.shape[-1] - width
         for i in range(n):
             frac = i / n if motion == "pan_right" else 1 - i / n
-            left = int(span * frac)
-            frames.append(center_crop(x[..., left : left + width], [height, width]))
+            window = crop(x, 0, int(span * frac), x.shape[-2], width)
+            frames.append(center_crop(window, [height, width]))
     else:
-        x = resize(x, 2 * height, antialias=True)
-        side = min(x.shape[-2:])
+        x = resize(_float_image(image), 2 * height, antialias=False) * 2 - 1
+        rows, cols = x.shape[-2:]
+        side = min(rows, cols)
         small = int(side // 1.5)
         for i in range(n):
             shrink = int((side - small) * i / n)
             size = side - shrink if motion == "zoom_in" else small + shrink
-            crop = center_crop(x, [size, size])
-            frames.append(F.interpolate(crop[None], size=(width, width), mode="bilinear", antialias=True,
-                                        align_corners=False)[0])
-    return torch.stack(frames) * 2 - 1
+            square = crop(x, (rows - size) // 2, (cols - size) // 2, size, size)
+            frames.append(resize(square, [width, width], antialias=False))
+    return torch.stack(frames)
 
 
 def scheduler_from_config(folder: Path) -> DDIMScheduler:
@@ -233,7 +256,8 @@ def scheduler_from_config(folder: Path) -> DDIMScheduler:
         return default
     saved = json.loads(file.read_text())
     expected = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "linear", "steps_offset": 1,
-                "timestep_spacing": "leading", "prediction_type": "epsilon"}
+                "timestep_spacing": "leading", "prediction_type": "epsilon", "clip_sample": False,
+                "set_alpha_to_one": True, "rescale_betas_zero_snr": False}
     differs = {k: saved[k] for k, v in expected.items() if k in saved and saved[k] != v}
     if differs:
         import warnings

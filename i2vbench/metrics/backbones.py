@@ -10,7 +10,10 @@ Every feature is L2-normalised and returned as a float32 CPU tensor.
 
 Preprocessing follows VBench (``vbench/utils.py``, ``vbench2_beta_i2v/utils.py``), which pins
 ``torchvision<0.16``: resizing a video tensor there does not antialias, while a PIL image (the reference
-image of the I2V dimensions) is always antialiased by PIL.
+image of the I2V dimensions) is always antialiased by PIL. VBench's ``load_video`` returns float32 frames
+(``torch.Tensor(buffer)``), so its resizes are neither rounded nor clamped to 0..255; ViCLIP's reader
+returns uint8 frames, which torchvision's resize rounds and clamps. The frame functions below resize
+whichever dtype they are given, and each caller passes what its VBench reader gives.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ CHUNK = {"cuda": 128, "cpu": 16}
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Preprocessing: uint8 frames [N, 3, H, W] (tensor path) and uint8 RGB images [H, W, 3] (PIL path).
+# Preprocessing: frames [N, 3, H, W] with values 0..255 (tensor path; float32 or uint8, see above) and uint8
+# RGB images [H, W, 3] (PIL path).
 
 def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     m = torch.tensor(mean, dtype=x.dtype).view(-1, 1, 1)
@@ -50,7 +54,8 @@ def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...])
 
 
 def _resize_frames(frames: torch.Tensor, size: int | list[int], interpolation: str) -> torch.Tensor:
-    """torchvision ``Resize`` on a uint8 tensor without antialiasing (VBench's torchvision<0.16); stays uint8."""
+    """torchvision ``Resize`` without antialiasing (VBench's torchvision<0.16), in the input's dtype: float
+    frames stay unrounded (bicubic may overshoot 0..255), uint8 frames are rounded and clamped."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.functional import resize
 
@@ -369,7 +374,8 @@ def _per_item(cache: FeatureCache, key: str, items: Sequence[EvalItem], device: 
 
 
 def _frames_tensor(item: EvalItem) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(item.video.frames)).permute(0, 3, 1, 2)
+    """A video's frames as VBench's ``load_video`` gives them: float32 [T, 3, H, W], values 0..255."""
+    return torch.from_numpy(np.ascontiguousarray(item.video.frames)).permute(0, 3, 1, 2).float()
 
 
 def frame_features(backbone: str, items: Sequence[EvalItem], cache: FeatureCache, device: str) -> list[torch.Tensor]:

@@ -43,8 +43,9 @@ def top_fraction_mean(magnitude: Tensor) -> Tensor:
 
 
 def is_dynamic(pair_scores: Sequence[float], threshold: float, required: int) -> bool:
-    """VBench's rule: dynamic when at least ``required`` pairs score strictly above ``threshold`` (with
-    ``required`` 0, any pair suffices; without pairs nothing moves)."""
+    """VBench's rule: dynamic when at least ``required`` pairs score strictly above ``threshold``. With
+    ``required`` 0 (two kept frames) a video counts as dynamic whatever its flow, as in VBench's
+    ``check_move``; without pairs nothing moves."""
     return len(pair_scores) > 0 and sum(score > threshold for score in pair_scores) >= required
 
 

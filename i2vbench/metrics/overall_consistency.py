@@ -63,7 +63,8 @@ class OverallConsistency(Metric):
         return load_viclip(checkpoint, VICLIP_CONFIG).requires_grad_(False).to(self.device)
 
     def clip(self, item: EvalItem) -> torch.Tensor:
-        """The 8 preprocessed frames ``[8, 3, 224, 224]`` of a video."""
+        """The 8 preprocessed frames ``[8, 3, 224, 224]`` of a video (resized as uint8, as VBench's ViCLIP reader
+        ``read_frames_decord_by_fps`` gives them)."""
         frames = item.video.frames[middle_indices(self.num_frames, item.video.num_frames)]
         return clip_frames(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2))
 

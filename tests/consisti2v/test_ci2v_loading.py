@@ -103,3 +103,38 @@ def test_loads_the_reference_tiny_checkpoint_strictly(tmp_path):
     loaded = load_unet(tmp_path)
     assert loaded.config.attention_head_dim == (2, 4, 8, 16)
     assert len(loaded.state_dict()) == 1393
+
+
+def test_unexpected_keys_fail_loudly(tmp_path, source):
+    folder = tmp_path / "unet"
+    write_config(folder, source)
+    extra = {**tensors(source), "down_blocks.0.first_frame_conv.weight": torch.zeros(4, 4, 1, 1)}
+    save_file(extra, folder / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(RuntimeError, match="first_frame_conv"):
+        load_unet(folder)
+
+
+def test_a_config_without_the_first_frame_window_is_reported():
+    from i2vbench.consisti2v import UNetConfig
+
+    with pytest.warns(UserWarning, match="augment_temporal_attention is false.*building the first-frame window"):
+        UNetConfig.from_json({"augment_temporal_attention": False})
+
+
+@pytest.mark.parametrize("saved, warns", [
+    ({"beta_schedule": "linear", "clip_sample": False, "steps_offset": 1}, False),
+    ({"beta_schedule": "scaled_linear"}, True),
+    ({"clip_sample": True}, True),
+    ({"set_alpha_to_one": False}, True),
+])
+def test_a_saved_scheduler_config_that_differs_is_reported_and_the_official_one_used(tmp_path, saved, warns):
+    import warnings
+
+    from i2vbench.consisti2v.pipeline import scheduler_from_config
+
+    (tmp_path / "scheduler_config.json").write_text(json.dumps(saved))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scheduler = scheduler_from_config(tmp_path)
+    assert bool([w for w in caught if "differs from the official" in str(w.message)]) == warns
+    assert scheduler.timesteps(50)[:2] == [981, 961] and float(scheduler.final_alpha_cumprod) == 1.0
