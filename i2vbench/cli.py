@@ -41,24 +41,53 @@ def positive_int(text: str) -> int:
     return value
 
 
-def parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
-    """``--set key=value`` pairs; values are read as YAML (numbers, booleans, lists, null)."""
-    settings: dict[str, Any] = {}
+def parse_settings(pairs: Sequence[str]) -> dict[str, str]:
+    """``--set key=value`` pairs, values as typed (see :func:`typed_settings`)."""
+    settings: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value; got {pair!r}")
-        try:
-            settings[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            settings[key.strip()] = value
+        settings[key.strip()] = value
     return settings
+
+
+_NULL_WORDS = ("", "null", "none", "~")
+
+
+def typed_setting(text: str, default: Any) -> Any:
+    """A ``--set`` value read for the type of the setting's default: a text setting keeps the text as typed
+    (a negative prompt with a colon in it stays that prompt); otherwise ``null``/``none``/empty is None and
+    the rest is read as YAML (numbers, booleans, lists), except that a setting without a default type
+    (None) keeps text that YAML would turn into a mapping or a boolean (``camera_motion=off``)."""
+    if isinstance(default, str):
+        return text
+    if text.strip().lower() in _NULL_WORDS:
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if default is None and isinstance(value, (dict, bool)):
+        return text
+    return value
+
+
+def typed_settings(raw: dict[str, str], defaults: dict[str, Any]) -> dict[str, Any]:
+    """:func:`typed_setting` for each ``--set`` value, against ``defaults`` (unknown keys are read as YAML and
+    refused later with the list of known ones)."""
+    return {key: typed_setting(text, defaults.get(key)) for key, text in raw.items()}
 
 
 def _split(values: Sequence[str] | None) -> list[str] | None:
     if not values:
         return None
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _add_progress_arg(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: given before the command (i2vbench --no-progress run) it must not be reset here
+    p.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS, help="hide progress bars")
 
 
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -102,10 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "metric that can run, and write <run>/leaderboard.csv. Running it again resumes.")
     _add_generation_args(p)
     _add_eval_args(p)
+    _add_progress_arg(p)
 
     p = sub.add_parser("generate", help="generate videos only",
                        description="Generate every missing video of the suite; running it again resumes.")
     _add_generation_args(p)
+    _add_progress_arg(p)
 
     p = sub.add_parser("evaluate", help="score the videos of a run folder, or a folder of videos made elsewhere",
                        description="Score a run folder's videos (i2vbench evaluate RUN), or match a folder of videos "
@@ -116,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--match", default="auto", choices=["auto", "id", "prompt"], help="how --videos files are matched (default auto)")
     p.add_argument("--out", help="run folder for --videos (default: runs/videos-<folder name>)")
     _add_eval_args(p)
+    _add_progress_arg(p)
 
     p = sub.add_parser("leaderboard", help="one CSV row per run, one column per metric (percent)",
                        description="Write one CSV row per run (model, settings, suite, case counts, group scores, "
@@ -216,7 +248,8 @@ def _generation(args: argparse.Namespace):
 
     suite = load_suite(args.suite, check_images=False).select(ids=_split(args.cases), categories=_split(args.categories))
     card = find_card(args.model)
-    overrides = parse_settings(args.settings)
+    cls = runner.adapter_class(card)
+    overrides = typed_settings(parse_settings(args.settings), {**cls.known_settings(), **card.settings})
     if args.videos:
         overrides["dir"] = str(Path(args.videos).resolve())
     plan = runner.make_plan(card, overrides, suite, args.seed)
@@ -231,16 +264,23 @@ def _generation(args: argparse.Namespace):
     summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress, shard=shard,
                               adapter=adapter)
     _print_summary("generate", summary, shard)
-    return store, suite
+    return store, suite, summary
 
 
-def _evaluation(args: argparse.Namespace, store, suite) -> None:
+def _metrics(args: argparse.Namespace) -> list:
+    """The chosen metrics on the chosen device: resolved before any video is made, so that a typo in
+    ``--metrics`` or ``--device`` is reported at once rather than after hours of generation."""
     from . import runner
     from .devices import resolve_device
+
+    return runner.resolve_metrics(_split(args.metrics), resolve_device(args.device), args.precision)
+
+
+def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
+    from . import runner
     from .report.leaderboard import write_leaderboard
 
     shard = current_shard()
-    metrics = runner.resolve_metrics(_split(args.metrics), resolve_device(args.device), args.precision)
     summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
                               recompute=args.recompute, progress=not args.no_progress, shard=shard)
     _print_summary("evaluate", summary, shard)
@@ -248,33 +288,48 @@ def _evaluation(args: argparse.Namespace, store, suite) -> None:
     if shard.is_main:
         path = write_leaderboard([store.run_dir], store.run_dir / "leaderboard.csv")
         print(f"leaderboard: {path}")
+    return summary
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    store, suite = _generation(args)
-    _evaluation(args, store, suite)
+def _exit_code(store, *summaries) -> int:
+    """1 when a case failed to generate or a video could not be scored (said once more at the end, for
+    scripts and logs), else 0."""
+    failed = sum(len(s.failed) for s in summaries)
+    if not failed:
+        return 0
+    print(f"finished with {failed} failure(s) (listed above); 'i2vbench status {store.run_dir}' shows them all",
+          file=sys.stderr)
+    return 1
 
 
-def cmd_generate(args: argparse.Namespace) -> None:
-    _generation(args)
+def cmd_run(args: argparse.Namespace) -> int:
+    metrics = _metrics(args)
+    store, suite, made = _generation(args)
+    return _exit_code(store, made, _evaluation(args, store, suite, metrics))
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
+def cmd_generate(args: argparse.Namespace) -> int:
+    store, _, made = _generation(args)
+    return _exit_code(store, made)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import runner
     from .store import RunStore
 
     if bool(args.run) == bool(args.videos):
         raise ConfigError("give either a run folder (i2vbench evaluate RUN) or --videos DIR, not both or neither")
+    metrics = _metrics(args)
     if args.videos:
         folder = Path(args.videos)
         ns = argparse.Namespace(model="videos", suite=args.suite, out=args.out or f"runs/videos-{folder.resolve().name}",
                                 settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
                                 batch_size=None, videos=args.videos, force=False, no_progress=args.no_progress)
-        store, suite = _generation(ns)
+        store, suite, _ = _generation(ns)  # cases without a video are reported there, not failures
     else:
         store = RunStore.open_existing(args.run)
         suite = runner.load_run_suite(store)
-    _evaluation(args, store, suite)
+    return _exit_code(store, _evaluation(args, store, suite, metrics))
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:
@@ -289,7 +344,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from .report.tables import RENDERERS, compare_runs
 
     if args.resamples < 100:
-        raise ConfigError(f"--resamples {args.resamples} is too few for a 95 % interval; use 1000 or more")
+        raise ConfigError(f"--resamples {args.resamples} is too few for a 95 % interval; use at least 100 "
+                          "(1000 or more for stable bounds; default 2000)")
     dirs = [Path(r) for r in args.runs]
     baseline = None
     if args.baseline:
@@ -415,20 +471,39 @@ COMMANDS = {"run": cmd_run, "generate": cmd_generate, "evaluate": cmd_evaluate, 
             "weights": cmd_weights}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit or preemption, ``kill``, torchrun stopping its workers): the run
+    stops as on Ctrl-C, recording what is finished."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import signal
+    import threading
+
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
-        COMMANDS[args.command](args)
+        return COMMANDS[args.command](args) or 0
     except I2VBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: everything finished so far is saved; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        again = " (without --recompute, which would start the scoring over)" if getattr(args, "recompute", False) else ""
+        print(f"{what}: everything finished so far is saved; run the same command again{again} to resume",
+              file=sys.stderr)
+        return code
     except BrokenPipeError:  # output piped into a reader that stopped early (| head): nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    return 0
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ def resolve_device(name: str) -> str:
         name = f"cuda:{rank}" if rank is not None else "cuda"
     if name.startswith("cuda"):
         _check_cuda(name)
+    else:
+        try:
+            torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     return name
 
 

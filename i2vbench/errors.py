@@ -23,6 +23,10 @@ class WeightsError(I2VBenchError):
     """Pretrained weights are missing or do not match their checksum."""
 
 
+class ModelLoadError(I2VBenchError):
+    """A model adapter could not load its network (unreadable weights, out of memory): no case can succeed."""
+
+
 def unknown_name(kind: str, name: str, known: list[str]) -> ConfigError:
     """Error for an unknown model/metric/suite/category, listing the known ones."""
     listing = ", ".join(sorted(known)) or "(none)"

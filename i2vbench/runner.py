@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,13 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .adapters.base import Adapter
-from .errors import ConfigError, I2VBenchError, WeightsError
+from .errors import ConfigError, I2VBenchError, ModelLoadError, WeightsError
 from .metrics import PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .shard import Shard
 from .store import RunStore
 from .suite import Case, Suite
-from .video import Video, file_sha256, read_video, write_video
+from .video import Video, file_sha256, probe_video, read_video, write_video
 
 VIDEO_DIR = "videos"
 
@@ -107,6 +108,7 @@ def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = S
     processes share the run, rank 0 creates (or discards) it and the others open it after."""
     if shard.is_main:
         store = RunStore(run_dir)
+        _remove_stale_temps(run_dir / VIDEO_DIR)
         if force:  # delete only the files this run wrote: never a user's folder that happens to be there
             for row in store.videos().values():
                 if not Path(row["path"]).is_absolute():
@@ -118,6 +120,20 @@ def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = S
         store = RunStore(run_dir)
         store.init_run(plan.config(), plan.fingerprint())
     return store
+
+
+def _remove_stale_temps(folder: Path, older_than_s: float = 600.0) -> None:
+    """Delete the temp files (``.<case>.mp4.<random>.mp4``) of video writes cut short by a kill; recent ones
+    are left alone, as another process sharing the run may be writing them."""
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for temp in folder.glob(".*.mp4.*.mp4"):
+        try:
+            if now - temp.stat().st_mtime > older_than_s:
+                temp.unlink()
+        except OSError:  # gone already, or not ours to delete: harmless either way
+            pass
 
 
 @dataclass
@@ -156,6 +172,8 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
         mine = shard.take(list(plan.suite))
         todo = [c for c in mine if status.get(c.id) != "done" or not _video_current(store, videos.get(c.id))]
         summary.skipped = len(mine) - len(todo)
+        if todo:
+            _load(adapter, plan)
         size = batch_size or adapter.default_batch_size
         bar = tqdm(total=len(todo), desc=f"{shard.label()}generate {plan.card.name}", unit="video",
                    disable=not progress or not shard.is_main)
@@ -169,6 +187,16 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
     finally:
         adapter.close()
     return summary
+
+
+def _load(adapter: Adapter, plan: RunPlan) -> None:
+    """Load the model before the first batch: a model that cannot load fails the run once, with its reason."""
+    try:
+        adapter.load()
+    except I2VBenchError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"model {plan.card.name!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
 
 
 class VideoWriter:
@@ -213,15 +241,27 @@ class VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
+        interrupted = None
         try:
-            self.record()
+            while True:
+                try:
+                    self.record()
+                    break
+                except KeyboardInterrupt as stop:
+                    if interrupted is not None:  # asked twice: leave the rest unrecorded (made again next time)
+                        raise
+                    interrupted = stop
+                    print(f"stopping: recording the {len(self.pending)} video(s) being written "
+                          "(interrupt again to abandon them)", file=sys.stderr)
         except Exception as error:
-            if exc_type is None:
+            if exc_type is None and interrupted is None:
                 raise
             # the run is stopping for another reason, which stays the one reported
             print(f"also: {error}", file=sys.stderr)
         finally:
-            self.pool.shutdown()
+            self.pool.shutdown(cancel_futures=True)
+        if interrupted is not None and exc_type is None:
+            raise interrupted
 
 
 def _usable_cpus() -> int:
@@ -237,7 +277,8 @@ def _write_output(run_dir: Path, case: Case, out: Video | str | Path) -> tuple:
         h, w = (side + side % 2 for side in out.size)  # the file holds even sizes (yuv420p)
         return str(path.relative_to(run_dir)), _video_sha(path), out.fps, out.num_frames, h, w
     path = Path(out).resolve()
-    return str(path), _video_sha(path), None, None, None, None
+    fps, t, h, w = probe_video(path) or (None, None, None, None)  # an unreadable file: decoding says why later
+    return str(path), _video_sha(path), fps, t, h, w
 
 
 @functools.lru_cache(maxsize=4096)
@@ -288,6 +329,10 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
         line += f"; {len(missing)} case(s) have no video ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
     if stray:
         line += f"; {len(stray)} video(s) match no case ({', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''})"
+    extra = report.get("extra_videos_ignored") or {}
+    if extra:
+        line += (f"; {sum(map(len, extra.values()))} further sample(s) of {len(extra)} case(s) not scored "
+                 "(the first file of each case in name order is)")
     return line + f"; details in {run_dir / 'adapter_report.json'}"
 
 
@@ -390,6 +435,8 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
                 # recorded before scoring, so that scores of an interrupted evaluation already show in reports
                 store.set_metric_status(metric.name, metric.group, "ran", specs, precision=metric.precision)
             runnable.append(metric)
+            if metric.left_out():
+                summary.notes.append(f"{metric.name}: {metric.left_out()}")
     shard.barrier()
     cases = {c.id: c for c in shard.take(list(suite))}
     videos = {cid: row for cid, row in store.videos().items() if cid in cases}
@@ -479,5 +526,6 @@ def load_run_suite(store: RunStore) -> Suite:
     recorded = config["generation"].get("suite_manifest_sha256")
     if manifest.is_file() and recorded and file_sha256(manifest) != recorded:
         raise ConfigError(f"the suite manifest {manifest} changed since {store.run_dir} was made: its prompts or labels "
-                          "may no longer be those of the videos. Restore it, or make a new run (or --force)")
+                          "may no longer be those of the videos. Restore it, or make the videos again with "
+                          "'i2vbench run' (another --out folder, or --force to discard this one)")
     return load_suite(manifest, check_images=False)

@@ -209,6 +209,23 @@ def read_video(path: str | Path, backend: str = "auto") -> Video:
         raise VideoError(f"video {path} cannot be decoded ({type(exc).__name__}: {exc})") from exc
 
 
+def probe_video(path: str | Path) -> tuple[float, int, int, int] | None:
+    """(fps, frame count, height, width) of a video file from its container, without decoding frames (packets
+    are counted where the container does not say); None when the file cannot be read as a video."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0) or 8.0
+            count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+            return fps, count, stream.codec_context.height, stream.codec_context.width
+    except Exception:  # PyAV raises many types for a damaged file; scoring it reports the reason
+        return None
+
+
 def _read_pyav(path: Path) -> Video:
     import av
 

@@ -8,8 +8,11 @@ so an offline machine gets an error naming what is missing and the command that 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import socket
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,8 @@ class WeightSpec:
     filename: str | None = None
     sha256: str | None = None
     note: str = ""
+    #: how a run can be pointed at a local copy instead of the cache, where it can
+    local_copy: str = ""
 
     @property
     def source(self) -> str:
@@ -49,6 +54,7 @@ WEIGHTS: dict[str, WeightSpec] = {
             licence="MIT",
             used_by=("consisti2v",),
             note="UNet, VAE, text encoder, tokenizer and scheduler config (diffusers layout)",
+            local_copy="--set weights=DIR (a local copy of the repository)",
         ),
         WeightSpec(
             name="dino_vitb16",
@@ -190,10 +196,13 @@ def fetch_command(name: str) -> str:
 
 
 def _missing(spec: WeightSpec, detail: str) -> WeightsError:
+    where = ("the Hugging Face cache (HF_HOME)" if spec.repo_id
+             else f"{cache_dir()} (I2VBENCH_CACHE)")
+    local = f", or pass {spec.local_copy}" if spec.local_copy else ""
     return WeightsError(
         f"weights {spec.name!r} ({spec.source}) are not in the cache: {detail}. "
-        f"Fetch them with '{fetch_command(spec.name)}' on a machine with internet access "
-        f"(or pass a local copy where the command offers --weights DIR)"
+        f"Fetch them with '{fetch_command(spec.name)}' on a machine with internet access (then copy "
+        f"{where} here if that is another machine){local}"
     )
 
 
@@ -266,10 +275,40 @@ def weights_for(users: Sequence[str]) -> list[str]:
     return [name for name, spec in WEIGHTS.items() if set(spec.used_by) & set(users)]
 
 
+def _host(spec: WeightSpec) -> str:
+    """The host a weight downloads from (``HF_ENDPOINT`` for Hugging Face repositories, as the hub client)."""
+    url = os.environ.get("HF_ENDPOINT", "https://huggingface.co") if spec.repo_id else str(spec.url)
+    return urllib.parse.urlparse(url).hostname or url
+
+
+def _proxied() -> bool:
+    """Whether downloads go through a proxy (which resolves the hosts' names itself)."""
+    return bool(urllib.request.getproxies())
+
+
+@functools.lru_cache(maxsize=None)
+def _unreachable(host: str) -> str | None:
+    """Why ``host`` cannot be reached (its name does not resolve: no network, or none outside), else None.
+    Checked once per host, so that an offline machine is told at once instead of after the clients' retries."""
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
 def fetch(name: str) -> Path:
     """Download a weight into the cache (verifying URL downloads against their SHA-256 when known); a URL
     weight already in the cache is not downloaded again (Hugging Face snapshots check their own files)."""
     spec = get_spec(name)
+    target = cache_dir() / spec.name / str(spec.filename)
+    if spec.url and target.is_file():
+        return target
+    reason = None if _proxied() else _unreachable(_host(spec))
+    if reason:
+        raise WeightsError(f"cannot reach {_host(spec)} to download {spec.name!r} ({reason}): this machine seems to "
+                           "have no internet access. Fetch on a machine that has, then copy the caches here "
+                           f"(the Hugging Face cache, HF_HOME, and {cache_dir()}, I2VBENCH_CACHE)")
     try:
         return _fetch_repo(spec) if spec.repo_id else _fetch_url(spec)
     except WeightsError:
@@ -290,8 +329,6 @@ def _fetch_url(spec: WeightSpec) -> Path:
     from tqdm.auto import tqdm
 
     target = cache_dir() / spec.name / str(spec.filename)
-    if target.is_file():
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     digest = hashlib.sha256()

@@ -121,7 +121,7 @@ GENERATE_CALLS: list = []
 
 class TimedStatic(StaticAdapter):
     """``static`` in batches of 2 that notes when each batch is asked for, and can be interrupted (Ctrl-C) at
-    the call given by ``INTERRUPT_AT_CALL``."""
+    the call given by ``INTERRUPT_AT_CALL``, or sent SIGTERM at the call given by ``TERMINATE_AT_CALL``."""
 
     name = "timed_static"
     default_batch_size = 2
@@ -130,6 +130,11 @@ class TimedStatic(StaticAdapter):
         GENERATE_CALLS.append(("generate", cases[0].id, time.perf_counter()))
         if len(GENERATE_CALLS) == int(os.environ.get("INTERRUPT_AT_CALL", "0")):
             raise KeyboardInterrupt
+        if len(GENERATE_CALLS) == int(os.environ.get("TERMINATE_AT_CALL", "0")):
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs here, on the main thread
         return super().generate(cases, seeds=seeds)
 
 

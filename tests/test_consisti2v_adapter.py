@@ -222,3 +222,20 @@ def test_cuda_graph_pipeline_keeps_every_output(tiny_folder, mini):
     assert np.array_equal(first, again)
     assert np.abs(first.astype(int) - eager).max() <= 2
     assert np.abs(first[:, :4].astype(int) - first[:, -4:]).max() > 10  # decoded chunks are not one chunk repeated
+
+
+def test_a_model_that_cannot_load_stops_the_run_once_with_the_reason(cli, tmp_path):
+    weights = tmp_path / "w"
+    for part in ("unet", "vae", "text_encoder", "tokenizer"):
+        (weights / part).mkdir(parents=True)  # the layout, without a UNet file in it
+    run = tmp_path / "r"
+    code, out, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", run, "--cases", "astronaut,coffee",
+                         "--set", f"weights={weights}", "--set", "device=cpu")
+    assert code == 2 and "model 'consisti2v' could not be loaded: FileNotFoundError: no UNet weights" in err
+    assert "failed" not in out  # not a failure per case
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+    (weights / "vae").rmdir()
+    code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r2",
+                       "--set", f"weights={weights}", "--set", "device=cpu")
+    assert code == 2 and "missing vae/" in err

@@ -32,10 +32,10 @@ SCORE_METRIC = {spec["name"]: m for m, (_, specs) in METRICS.items() for spec in
 
 
 def build_run(path: Path, model: str, cases: dict[str, dict], skipped: tuple[str, ...] = (),
-              failed: dict[str, str] | None = None) -> Path:
+              failed: dict[str, str] | None = None, suite: str = "known") -> Path:
     """A run folder whose store holds exactly ``cases``: {case_id: {"category", score: value or [frame values]}}."""
     with RunStore(path) as store:
-        store.init_run({"generation": {"model": model, "settings": {"num_frames": 4}, "suite": "known", "seed": 0}},
+        store.init_run({"generation": {"model": model, "settings": {"num_frames": 4}, "suite": suite, "seed": 0}},
                        fingerprint=model)
         for metric, (group, specs) in METRICS.items():
             status = "skipped" if metric in skipped else "ran"
@@ -298,3 +298,16 @@ def test_comparing_runs_scored_in_different_precisions_says_so(tmp_path):
     notes = compare_runs([load_run(tmp_path / "base"), load_run(tmp_path / "better")], resamples=100).notes
     assert notes[1:] == ["subject_consistency was scored in different precisions (bf16: base_model; fp32: better|model & co); "
                      "bf16 and fp32 scores may differ in the third or fourth decimal."]
+
+
+def test_comparing_runs_over_other_suites_or_cases_says_so(tmp_path):
+    base, better = _two_runs(tmp_path)
+    assert not any("different" in n and "suite" in n for n in compare_runs([base, better], resamples=100).notes)
+    other = load_run(build_run(tmp_path / "other", "other_model", {f"z{cid}": v for cid, v in KNOWN.items()}))
+    notes = compare_runs([base, other], baseline=0, resamples=100).notes
+    assert any("hold different cases of the suite (videos made: base_model: 40; other_model: 2)" in n for n in notes)
+    assert "other_model shares no scored case with the baseline: not tested against it." in notes
+    build_run(tmp_path / "elsewhere", "other_model", KNOWN, suite="elsewhere")  # the same cases, another suite
+    table = compare_runs([base, load_run(tmp_path / "elsewhere")], resamples=100)
+    assert any("different suites" in n and "base_model: known; other_model: elsewhere" in n for n in table.notes)
+    assert not any(c.best for row in table.measured for c in row.cells.values())

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import REPO, make_suite
@@ -132,7 +133,7 @@ def test_bad_images_fail_their_cases_and_the_run_goes_on(cli, tmp_path):
     (tmp_path / "s" / "reference_images" / "img3.png").unlink()
     run = tmp_path / "r"
     code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", manifest, "--out", run, *SMALL)
-    assert code == 0, err
+    assert code == 1 and "finished with 2 failure(s)" in err and "i2vbench status" in err  # said for scripts
     assert "failed case1" in out and "img1.png" in out and "cannot be decoded" in out
     assert "failed case3" in out and "img3.png" in out and "not found" in out
     assert rows(run, "SELECT case_id, status FROM cases ORDER BY case_id") == [
@@ -181,14 +182,19 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
     (made / "videos" / "case0.mp4").rename(folder / "case0.mp4")
     prompt = "a textured pattern number 1 drifts slowly to the right"
     (made / "videos" / "case1.mp4").rename(folder / f"{prompt}-0.mp4")
+    (folder / f"{prompt}-1.mp4").write_bytes((folder / f"{prompt}-0.mp4").read_bytes())  # a second sample
     (folder / "unrelated-clip.mp4").write_bytes(b"junk")
     (folder / "case2.mp4").write_bytes(b"not a video")
     run = tmp_path / "scored"
     code, out, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run)
-    assert code == 0, err
+    assert code == 1 and "finished with 1 failure(s)" in err, err  # the undecodable video
     report = json.loads((run / "adapter_report.json").read_text())
     assert report["matched"] == 3 and report["videos_matching_no_case"] == ["unrelated-clip.mp4"]
-    assert "match no case (unrelated-clip.mp4)" in out
+    assert "match no case (unrelated-clip.mp4)" in out and "1 further sample(s) of 1 case(s) not scored" in out
+    assert rows(run, "SELECT case_id, fps, num_frames, height, width FROM videos WHERE case_id != 'case2' "
+                     "ORDER BY case_id") == [("case0", 8.0, 6, 64, 64), ("case1", 8.0, 6, 64, 64)]  # probed
+    assert json.loads(rows(run, "SELECT config FROM run")[0][0])["generation"]["settings"] == {
+        "dir": str(folder.resolve()), "match": "auto"}  # no frame count or size of its own
     errors = rows(run, "SELECT case_id, metric, error FROM metric_errors ORDER BY metric")
     assert {e[0] for e in errors} == {"case2"} and "cannot be decoded" in errors[0][2]
     board = pd.read_csv(run / "leaderboard.csv").loc[0]
@@ -322,6 +328,68 @@ def test_a_video_leaves_the_writer_queue_only_once_it_is_recorded():
     assert store.recorded == ["case0", "case1"] and writer.pending == []
 
 
+def test_ctrl_c_while_the_last_videos_are_awaited_still_records_them():
+    from types import SimpleNamespace
+
+    from i2vbench.runner import StageSummary, VideoWriter
+
+    store = _Store()
+    cases = [SimpleNamespace(id=f"case{i}", category="c", prompt="p") for i in range(2)]
+    done = SimpleNamespace(result=lambda: ("videos/y.mp4", "cd" * 32, 8.0, 16, 64, 64))
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(store, StageSummary(), workers=1) as writer:
+            writer.pending = [(cases[0], 0, _InterruptedOnce()), (cases[1], 0, done)]
+    # the block ended normally; the interrupt came while leaving it waited, and is raised once both are recorded
+    assert store.recorded == ["case0", "case1"] and writer.pending == []
+
+
+def test_a_second_ctrl_c_abandons_the_videos_still_awaited():
+    from types import SimpleNamespace
+
+    from i2vbench.runner import StageSummary, VideoWriter
+
+    class AlwaysInterrupted:
+        def result(self):
+            raise KeyboardInterrupt
+
+    store = _Store()
+    case = SimpleNamespace(id="case0", category="c", prompt="p")
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(store, StageSummary(), workers=1) as writer:
+            writer.pending = [(case, 0, AlwaysInterrupted())]
+    assert store.recorded == []  # not recorded: made again by the next run
+
+
+def test_sigterm_stops_the_run_like_ctrl_c(cli, tmp_path, tiny_suite, slow_writes, monkeypatch):
+    monkeypatch.setenv("TERMINATE_AT_CALL", "2")  # a scheduler's time limit while the first batch is written
+    received = []
+
+    def outer_handler(signum, frame):  # stands for the handler the command finds (and catches the signal if the
+        received.append(signum)        # command installed none, instead of killing the test session)
+
+    previous = signal.signal(signal.SIGTERM, outer_handler)
+    try:
+        code, _, err, run = generate_timed(cli, tmp_path, tiny_suite)
+        restored = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == [] and restored is outer_handler  # handled by the command, which put the old handler back
+    assert code == 143 and "terminated: everything finished so far is saved" in err
+    assert rows(run, "SELECT case_id FROM videos ORDER BY case_id") == [("case0",), ("case1",)]
+    assert sorted(p.name for p in (run / "videos").iterdir()) == ["case0.mp4", "case1.mp4"]  # no temp files left
+
+
+def test_temp_files_of_killed_writes_are_removed_when_the_run_is_opened_again(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    stale, fresh = run / "videos" / ".case0.mp4.k1ll3d.mp4", run / "videos" / ".case1.mp4.wr1t1ng.mp4"
+    stale.write_bytes(b"half a video")
+    fresh.write_bytes(b"another process is writing this one")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    assert not stale.exists() and fresh.exists()
+
+
 def test_a_stopping_run_reports_why_it_stopped_before_a_failed_write(cli, tmp_path, tiny_suite, slow_writes, monkeypatch):
     _, _, fail = slow_writes
     fail.add("case0")
@@ -338,3 +406,56 @@ def test_an_adapter_may_reuse_its_frame_buffers_for_the_next_batch(cli, tmp_path
         assert code == 0, err
         runs[adapter] = rows(run, "SELECT case_id, sha256 FROM videos ORDER BY case_id")
     assert runs["ReusingStatic"] == runs["TimedStatic"]  # case0's video was not overwritten by case2's frames
+
+
+@pytest.mark.parametrize("text, default, expected", [
+    ("ugly: blurry, low quality", "", "ugly: blurry, low quality"),  # text settings keep the text as typed
+    ("123", "", "123"),
+    ("none", None, None), ("None", None, None), ("", None, None), ("null", 3, None),
+    ("off", None, "off"), ("a: b", None, "a: b"),  # no default type: not turned into a boolean or a mapping
+    ("25", 50, 25), ("0.3", 0.25, 0.3), ("true", False, True), ("reduce-overhead", False, "reduce-overhead"),
+    ("[1, 2]", None, [1, 2]),
+])
+def test_set_values_are_read_for_the_type_of_their_default(text, default, expected):
+    from i2vbench.cli import typed_setting
+
+    assert typed_setting(text, default) == expected
+
+
+def test_bad_names_and_devices_are_refused_before_any_video_is_made(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    for args, message in [(("--metrics", "nosuch"), "unknown metric 'nosuch'"), (("--device", "tpu"), "unknown device 'tpu'"),
+                          (("--set", "speed=fast"), "setting speed must be a number")]:
+        code, _, err = cli("run", "--model", "camera", "--suite", tiny_suite, "--out", run, *SMALL, *args,
+                           "--no-progress")  # --no-progress after the command works too
+        assert code == 2 and message in err, err
+        assert not run.exists()
+
+
+@pytest.mark.parametrize("motion", ["pan_left", "pan_right", "pan_up", "pan_down", "zoom_in", "zoom_out"])
+def test_camera_windows_keep_the_frame_aspect_and_stay_inside_the_image(motion):
+    from i2vbench.adapters.baselines import CameraAdapter
+
+    adapter = CameraAdapter(motion=motion, speed=0.25, height=64, width=96, num_frames=5)
+    boxes = np.array(adapter.boxes())
+    widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    assert np.allclose(widths / heights, 96 / 64)  # never stretched
+    assert (boxes[:, :2] >= -1e-9).all() and (boxes[:, 2] <= 96 + 1e-9).all() and (boxes[:, 3] <= 64 + 1e-9).all()
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    if motion.startswith("pan"):
+        axis = 0 if motion in ("pan_left", "pan_right") else 1
+        travel = centres[-1, axis] - centres[0, axis]
+        assert travel == pytest.approx((0.25 if motion in ("pan_right", "pan_down") else -0.25) * (96, 64)[axis])
+        assert np.allclose(centres[:, 1 - axis], (48, 32)[1 - axis])  # centred across the motion
+    else:
+        assert np.allclose(centres, (48, 32))
+        assert widths[0 if motion == "zoom_in" else -1] == pytest.approx(96)  # the whole frame at one end
+
+
+def test_a_metric_running_without_some_of_its_scores_says_which_and_why(cli, tmp_path, tiny_suite, weight_cache):
+    run = tmp_path / "r"
+    code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL,
+                         "--metrics", "frame0_fidelity")
+    assert code == 0, err
+    assert "frame0_fidelity: frame0_lpips left out: its weights are not cached" in out
+    assert "i2vbench weights fetch lpips_alex alexnet_imagenet" in out

@@ -12,7 +12,7 @@ def test_status_counts_videos_and_each_metrics_progress(cli, tmp_path, weight_ca
     (tmp_path / "s" / "reference_images" / "img1.png").write_bytes(b"corrupted")
     run = tmp_path / "r"
     base = ("--no-progress", "run", "--model", "static", "--suite", manifest, "--out", run, *SMALL)
-    assert cli(*base, "--cases", "case0,case1,case2", "--metrics", "temporal_flickering,subject_consistency")[0] == 0
+    assert cli(*base, "--cases", "case0,case1,case2", "--metrics", "temporal_flickering,subject_consistency")[0] == 1
     (run / "videos" / "case2.mp4").write_bytes(b"truncated")  # a video the metric cannot decode
 
     code, out, err = cli("status", run)
@@ -24,7 +24,7 @@ def test_status_counts_videos_and_each_metrics_progress(cli, tmp_path, weight_ca
     assert "subject_consistency  skipped: " in out and "i2vbench weights fetch dino_vitb16" in out
     assert "temporal_flickering  2 of 2 videos scored in fp32" in out
 
-    assert cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering", "--recompute")[0] == 0
+    assert cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering", "--recompute")[0] == 1  # case2
     out = cli("status", run)[1]
     assert "temporal_flickering  1 of 2 videos scored in fp32, 1 error(s)" in out
     assert "    temporal_flickering error on case2: " in out

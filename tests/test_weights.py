@@ -110,3 +110,26 @@ def test_fetch_without_names_takes_every_metrics_weights_and_goes_on_after_a_fai
     assert "consisti2v" not in fetched and {"dino_vitb16", "raft_things", "viclip_l14", "amt_s"} <= set(fetched)
     assert fetched.index("raft_things") < len(fetched) - 1  # the ones after the failure were fetched too
     assert "raft_things: FAILED" in err and "1 of" in err and "run the same command again" in err
+
+
+def test_an_offline_machine_is_told_at_once(weight_cache, monkeypatch):
+    import socket
+
+    def no_dns(host, *args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(weights.socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(weights.urllib.request, "getproxies", dict)
+    weights._unreachable.cache_clear()
+    monkeypatch.setattr(weights, "_fetch_repo", lambda spec: pytest.fail("tried to download while offline"))
+    with pytest.raises(WeightsError, match=r"cannot reach huggingface.co to download 'consisti2v' .*no internet access"):
+        weights.fetch("consisti2v")
+    spec = weights.WeightSpec(name="toy", licence="MIT", used_by=("x",), url="http://example.org/toy.pth", filename="toy.pth")
+    monkeypatch.setitem(weights.WEIGHTS, "toy", spec)
+    url_weight_path(weight_cache, "toy", "toy.pth").write_bytes(b"cached")
+    assert weights.fetch("toy").read_bytes() == b"cached"  # what is cached needs no network
+    monkeypatch.setattr(weights.urllib.request, "getproxies", lambda: {"https": "http://proxy:3128"})
+    with pytest.raises(WeightsError, match="cannot download 'consisti2v'"):  # behind a proxy: no name check
+        monkeypatch.setattr(weights, "_fetch_repo", lambda spec: (_ for _ in ()).throw(OSError("proxy refused")))
+        weights.fetch("consisti2v")
+    weights._unreachable.cache_clear()

@@ -38,15 +38,23 @@ class Adapter(ABC):
     runtime_settings: ClassVar[tuple[str, ...]] = ()
     #: How many cases the runner should hand over at once unless ``--batch-size`` says otherwise.
     default_batch_size: ClassVar[int] = 1
+    #: Whether the video settings every generator has (``num_frames``, ``height``, ``width``, ``fps``) apply;
+    #: an adapter that only finds videos made elsewhere has none of its own.
+    makes_videos: ClassVar[bool] = True
 
     def __init__(self, **settings: Any) -> None:
         self.settings = self.resolve_settings(settings)
 
     @classmethod
+    def known_settings(cls) -> dict[str, Any]:
+        """Every setting this adapter accepts, with its default."""
+        return {**(COMMON_DEFAULTS if cls.makes_videos else {}), **cls.defaults}
+
+    @classmethod
     def resolve_settings(cls, overrides: dict[str, Any]) -> dict[str, Any]:
         """Merge ``overrides`` into the defaults, refusing unknown keys and non-numbers where the default is a
         number (``--set steps=fifty`` stops here rather than deep inside the model)."""
-        known = {**COMMON_DEFAULTS, **cls.defaults}
+        known = cls.known_settings()
         unknown = sorted(set(overrides) - set(known))
         if unknown:
             raise ConfigError(
@@ -57,6 +65,8 @@ class Adapter(ABC):
             if _is_number(known[key]) and not _is_number(value):
                 raise ConfigError(f"setting {key} must be a number (default {known[key]!r}); got {value!r}")
         settings = {**known, **overrides}
+        if not cls.makes_videos:
+            return settings
         for key in ("num_frames", "height", "width"):
             if not isinstance(settings[key], int) or settings[key] < 1:
                 raise ConfigError(f"setting {key} must be a positive integer; got {settings[key]!r}")
@@ -74,6 +84,10 @@ class Adapter(ABC):
         """Look at the whole (selected) suite before generating; a returned dict is saved as the
         run's ``adapter_report.json`` and summarised on screen."""
         return None
+
+    def load(self) -> Any:
+        """Load weights and networks (once). Called before the first batch when there is anything to make;
+        an error here stops the run with the reason instead of failing every case on its own."""
 
     @abstractmethod
     def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Video | Path]:

@@ -36,11 +36,14 @@ CAMERA_MOTIONS = ("pan_left", "pan_right", "pan_up", "pan_down", "zoom_in", "zoo
 
 
 class CameraAdapter(Adapter):
-    """Pan or zoom crops of the input image.
+    """Pan or zoom crops of the input image (fitted to the video size).
 
-    ``speed`` is the fraction of the frame the camera travels over the whole clip: a pan moves the crop
-    window by ``speed`` of its width (or height); a zoom shrinks (zoom_in) or grows (zoom_out) it by that
-    fraction. Crop boxes are float and resampled bicubically, so motion is smooth at any speed.
+    ``speed`` is the fraction of the frame the camera travels over the whole clip. A pan's window keeps the
+    frame's aspect ratio at ``1 - speed`` of its size, centred across the motion, and slides from one edge to
+    the other (a distance of ``speed`` of the frame); so every pan frame, the first included, is the image
+    magnified ``1 / (1 - speed)`` times, never stretched. A zoom's window shrinks (zoom_in) from the whole
+    frame or grows (zoom_out) to it by that fraction. Crop boxes are float and resampled bicubically, so
+    motion is smooth at any speed.
     """
 
     name = "camera"
@@ -67,11 +70,11 @@ class CameraAdapter(Adapter):
         boxes = []
         for t in steps:
             if motion.startswith("pan"):
-                # the window is (1 - speed) of the canvas and slides across the rest
-                cw, ch = (w * (1 - speed), h) if motion in ("pan_left", "pan_right") else (w, h * (1 - speed))
+                # the window is (1 - speed) of the canvas in both directions and slides across the rest
+                cw, ch = w * (1 - speed), h * (1 - speed)
                 frac = t if motion in ("pan_right", "pan_down") else 1 - t
-                left = (w - cw) * frac if motion in ("pan_left", "pan_right") else 0.0
-                top = (h - ch) * frac if motion in ("pan_up", "pan_down") else 0.0
+                left = (w - cw) * (frac if motion in ("pan_left", "pan_right") else 0.5)
+                top = (h - ch) * (frac if motion in ("pan_up", "pan_down") else 0.5)
                 boxes.append((left, top, left + cw, top + ch))
             else:
                 scale = 1 - speed * (t if motion == "zoom_in" else 1 - t)

@@ -121,10 +121,13 @@ class ConsistI2VAdapter(Adapter):
         from .. import weights
 
         if self.settings["weights"]:
+            from ..consisti2v.pipeline import COMPONENTS
+
             folder = Path(self.settings["weights"]).expanduser()
-            if not (folder / "unet").is_dir():
-                raise ConfigError(f"--set weights={folder}: expected the diffusers folder with unet/ vae/ "
-                                  "text_encoder/ tokenizer/ in it")
+            missing = [f"{d}/" for d in COMPONENTS if not (folder / d).is_dir()]
+            if missing:
+                raise ConfigError(f"--set weights={folder}: expected the diffusers folder with "
+                                  f"{' '.join(f'{d}/' for d in COMPONENTS)} in it; missing {' '.join(missing)}")
             return folder
         return weights.locate("consisti2v")
 

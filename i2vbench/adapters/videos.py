@@ -37,6 +37,7 @@ class VideosAdapter(Adapter):
     description = "videos generated elsewhere, matched to cases by id or prompt"
     defaults: dict[str, Any] = {"dir": None, "match": "auto"}
     default_batch_size = 64
+    makes_videos = False  # frame count, size and fps are each file's own, recorded per video
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)

@@ -24,6 +24,8 @@ from .scheduler import DDIMScheduler
 from .unet import ConsistI2VUNet
 
 CAMERA_MOTIONS = (None, "pan_left", "pan_right", "zoom_in", "zoom_out")
+#: the sub-folders of the released diffusers layout that the pipeline reads
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class ConsistI2VPipeline:
         from transformers import CLIPTextModel, CLIPTokenizer
 
         path = Path(path)
-        missing = [d for d in ("unet", "vae", "text_encoder", "tokenizer") if not (path / d).is_dir()]
+        missing = [d for d in COMPONENTS if not (path / d).is_dir()]
         if missing:
             raise FileNotFoundError(f"{path} is not a ConsistI2V folder: missing {', '.join(missing)}/")
         unet = load_unet(path / "unet", dtype=dtype, device=device)

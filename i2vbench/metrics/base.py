@@ -147,6 +147,10 @@ class Metric(ABC):
         """None if the metric can run here; otherwise why not and how to fix it (e.g. the fetch command)."""
         return None
 
+    def left_out(self) -> str | None:
+        """For a metric that runs with some of its scores missing here: which, why, and how to add them."""
+        return None
+
     @abstractmethod
     def score(self, items: Sequence[EvalItem], cache: FeatureCache) -> list[MetricResult]:
         """Score every item; one result per item, in order. Raise to fail the whole batch."""

@@ -78,6 +78,12 @@ class Frame0Fidelity(Metric):
         if self.with_lpips:
             self.scores = (*type(self).scores, LPIPS_SPEC)
 
+    def left_out(self) -> str | None:
+        if self.with_lpips:
+            return None
+        return ("frame0_lpips left out: its weights are not cached (fetch them with 'i2vbench weights fetch "
+                f"{' '.join(LPIPS_WEIGHTS)}')")
+
     def load(self) -> LPIPSAlex:
         heads, trunk = (read_state_dict(weights.locate(name)) for name in LPIPS_WEIGHTS)
         return load_lpips(heads, trunk).to(self.device)

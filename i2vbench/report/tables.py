@@ -126,6 +126,34 @@ def _precision_notes(runs: Sequence[RunData], names: Sequence[str], scores: Sequ
     return notes
 
 
+def _same_suite(runs: Sequence[RunData]) -> bool:
+    return len({(r.suite, r.generation.get("suite_manifest_sha256")) for r in runs}) <= 1
+
+
+def _comparability_notes(runs: Sequence[RunData], names: Sequence[str]) -> list[str]:
+    """Notes where the runs' values are not over the same cases: other suites, or other cases of one suite."""
+    if not _same_suite(runs):
+        parts = "; ".join(f"{name}: {run.suite}" for run, name in zip(runs, names))
+        return [f"The runs were made on different suites or versions of a suite ({parts}): their values are over "
+                "different cases and not comparable, so none is marked best."]
+    done = [frozenset(run.cases.index[run.cases["status"] == "done"]) for run in runs]
+    if len(set(done)) > 1:
+        parts = "; ".join(f"{name}: {len(d)}" for d, name in zip(done, names))
+        return [f"The runs hold different cases of the suite (videos made: {parts}): each value is over its own "
+                "run's cases; paired tests use the cases a run shares with the baseline."]
+    return []
+
+
+def _untested_notes(rows: Sequence[Row], baseline: int | None) -> list[str]:
+    """A note for each run that shares no scored case with the baseline (no † is possible, not 'no difference')."""
+    if baseline is None:
+        return []
+    return [f"{row.label} shares no scored case with the baseline: not tested against it."
+            for i, row in enumerate(rows) if i != baseline and row.cells
+            and all(c.test is None for c in row.cells.values())
+            and any(k in rows[baseline].cells for k in row.cells)]
+
+
 def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published: bool = False,
                  resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Comparison:
     """Build the comparison of ``runs``; ``baseline`` is the index of the baseline run among them."""
@@ -135,7 +163,7 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
         if len(scores) < len(all_scores) else []
     columns = [Column(s.name, s.column, s.unit, s.higher_is_better) for s in scores]
     names = labels(runs)
-    notes += _precision_notes(runs, names, scores)
+    notes += _precision_notes(runs, names, scores) + _comparability_notes(runs, names)
     rows = []
     for i, (run, label) in enumerate(zip(runs, names)):
         cells = {}
@@ -148,7 +176,9 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
             cells[s.name] = cell
         rows.append(Row(label + (" (baseline)" if i == baseline else ""), "measured", cells, run.name,
                         int((run.cases["status"] == "done").sum()), baseline=i == baseline))
-    _mark_best(rows, columns)
+    if _same_suite(runs):
+        _mark_best(rows, columns)
+    notes += _untested_notes(rows, baseline)
     comparison = Comparison(columns, rows, baseline=names[baseline] if baseline is not None else None,
                             resamples=resamples, level=level, seed=seed, notes=notes)
     if published:
