@@ -239,3 +239,50 @@ def test_a_model_that_cannot_load_stops_the_run_once_with_the_reason(cli, tmp_pa
     code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r2",
                        "--set", f"weights={weights}", "--set", "device=cpu")
     assert code == 2 and "missing vae/" in err
+
+
+def _recording_sampler(monkeypatch):
+    """Wraps the pipeline's sampler; returns the list of (first-frame latents, uncond, output) per call."""
+    from i2vbench.consisti2v import pipeline as pipeline_module
+
+    calls, sample = [], pipeline_module.sample_latents
+
+    def recorded(unet, first, text, uncond, **kwargs):
+        out = sample(unet, first, text, uncond, **kwargs)
+        calls.append((first.clone(), uncond.clone(), out.clone(), kwargs.get("layout_latents")))
+        return out
+
+    monkeypatch.setattr(pipeline_module, "sample_latents", recorded)
+    return calls
+
+
+def test_each_chunk_starts_from_the_last_latent_frame_of_the_one_before(tiny_folder, mini, monkeypatch):
+    calls = _recording_sampler(monkeypatch)
+    adapter = ConsistI2VAdapter(weights=str(tiny_folder), **{**FAST, "steps": 1, "height": 64, "width": 64}, num_frames=46)
+    video = adapter.generate([mini.get("rocket")], seeds=[0])[0]
+    assert video.frames.shape == (46, 64, 64, 3) and len(calls) == 3
+    for before, after in zip(calls, calls[1:]):
+        assert torch.equal(after[0], before[2][:, :, -1:])  # conditioned on the previous chunk's last frame
+        assert after[3] is None  # FrameInit's static video is rebuilt from that frame (no camera layout)
+    latents = torch.cat([calls[0][2]] + [c[2][:, :, 1:] for c in calls[1:]], dim=2)
+    expected = adapter.pipeline.decode(latents)[0]
+    assert np.array_equal(video.frames, expected)  # chunks joined without repeating the shared frame
+
+
+def test_the_negative_prompt_is_the_unconditional_text(tiny_folder, mini, monkeypatch):
+    calls = _recording_sampler(monkeypatch)
+    settings = {**FAST, "steps": 1, "height": 64, "width": 64}
+    for negative in ("", "blurry, low quality"):
+        ConsistI2VAdapter(weights=str(tiny_folder), negative_prompt=negative, **settings).generate(
+            [mini.get("coffee"), mini.get("rocket")], seeds=[0, 1])
+    pipe = ConsistI2VAdapter(weights=str(tiny_folder), **settings).load()
+    plain, negative = calls[0][1], calls[1][1]
+    assert torch.equal(plain, pipe.encode_prompts([""])) and torch.equal(negative, pipe.encode_prompts(["blurry, low quality"]))
+    assert not torch.equal(plain, negative)
+
+
+def test_decoding_in_chunks_gives_the_frames_of_one_call(tiny_folder):
+    pipe = ConsistI2VAdapter(weights=str(tiny_folder), **{**FAST, "height": 64, "width": 64}).load()
+    latents = torch.randn(2, 4, 16, 8, 8, generator=torch.Generator().manual_seed(0))
+    whole = pipe.decode(latents, chunk=32)
+    assert np.abs(pipe.decode(latents, chunk=5).astype(int) - whole).max() <= 1
