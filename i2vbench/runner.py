@@ -435,8 +435,8 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
                 # recorded before scoring, so that scores of an interrupted evaluation already show in reports
                 store.set_metric_status(metric.name, metric.group, "ran", specs, precision=metric.precision)
             runnable.append(metric)
-            if metric.left_out():
-                summary.notes.append(f"{metric.name}: {metric.left_out()}")
+            if note := metric.left_out():
+                summary.notes.append(f"{metric.name}: {note}")
     shard.barrier()
     cases = {c.id: c for c in shard.take(list(suite))}
     videos = {cid: row for cid, row in store.videos().items() if cid in cases}

@@ -219,9 +219,8 @@ def probe_video(path: str | Path) -> tuple[float, int, int, int] | None:
             if not container.streams.video:
                 return None
             stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0) or 8.0
             count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
-            return fps, count, stream.codec_context.height, stream.codec_context.width
+            return _stream_fps(stream), count, stream.codec_context.height, stream.codec_context.width
     except Exception:  # PyAV raises many types for a damaged file; scoring it reports the reason
         return None
 
@@ -233,11 +232,16 @@ def _read_pyav(path: Path) -> Video:
         if not container.streams.video:
             raise VideoError(f"{path} holds no video stream")
         stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 0) or 8.0
+        fps = _stream_fps(stream)
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
     if not frames:
         raise VideoError(f"{path} holds no decodable frame")
     return Video(np.stack(frames), fps)
+
+
+def _stream_fps(stream) -> float:
+    """A PyAV video stream's frame rate (8 where the container gives none)."""
+    return float(stream.average_rate or stream.guessed_rate or 0) or 8.0
 
 
 def _read_decord(path: Path) -> Video:

@@ -233,6 +233,11 @@ def _choose_repo_files(files: list[str], patterns: tuple[str, ...] | None) -> li
     return [f for f in chosen if not (f.endswith(_PICKLED_SUFFIXES) and os.path.dirname(f) in safe_dirs)]
 
 
+def _url_path(spec: WeightSpec) -> Path:
+    """Where a URL weight lives in the i2vbench cache."""
+    return cache_dir() / spec.name / str(spec.filename)
+
+
 def locate(name: str) -> Path:
     """Local path of a weight (a snapshot folder for HF repos, a file for URLs); never downloads."""
     spec = get_spec(name)
@@ -245,7 +250,7 @@ def locate(name: str) -> Path:
         except (LocalEntryNotFoundError, FileNotFoundError, OSError) as exc:
             raise _missing(spec, f"no snapshot of {spec.repo_id} in the Hugging Face cache") from exc
         return path
-    path = cache_dir() / spec.name / str(spec.filename)
+    path = _url_path(spec)
     if not path.is_file():
         raise _missing(spec, f"{path} does not exist")
     return path
@@ -301,9 +306,8 @@ def fetch(name: str) -> Path:
     """Download a weight into the cache (verifying URL downloads against their SHA-256 when known); a URL
     weight already in the cache is not downloaded again (Hugging Face snapshots check their own files)."""
     spec = get_spec(name)
-    target = cache_dir() / spec.name / str(spec.filename)
-    if spec.url and target.is_file():
-        return target
+    if spec.url and _url_path(spec).is_file():
+        return _url_path(spec)
     reason = None if _proxied() else _unreachable(_host(spec))
     if reason:
         raise WeightsError(f"cannot reach {_host(spec)} to download {spec.name!r} ({reason}): this machine seems to "
@@ -328,7 +332,7 @@ def _fetch_repo(spec: WeightSpec) -> Path:
 def _fetch_url(spec: WeightSpec) -> Path:
     from tqdm.auto import tqdm
 
-    target = cache_dir() / spec.name / str(spec.filename)
+    target = _url_path(spec)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     digest = hashlib.sha256()

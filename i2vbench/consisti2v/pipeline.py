@@ -20,7 +20,7 @@ from torchvision.transforms.functional import center_crop, crop, resize
 from .frameinit import FrameInitConfig
 from .loading import load_unet
 from .sampling import SamplingConfig, sample_latents
-from .scheduler import DDIMScheduler
+from .scheduler import NUM_TRAIN_TIMESTEPS, DDIMScheduler
 from .unet import ConsistI2VUNet
 
 CAMERA_MOTIONS = (None, "pan_left", "pan_right", "zoom_in", "zoom_out")
@@ -193,7 +193,7 @@ def check_request(request: VideoRequest, latent_frames: int) -> None:
         raise ValueError("zoom camera motions make square crops: use height == width")
     if request.autoregress_chunks < 1:
         raise ValueError(f"autoregress_chunks must be at least 1; got {request.autoregress_chunks}")
-    sampling, timesteps = request.sampling, DDIMScheduler().num_train_timesteps
+    sampling, timesteps = request.sampling, NUM_TRAIN_TIMESTEPS
     if not 1 <= sampling.num_inference_steps <= timesteps:
         raise ValueError(f"steps must be from 1 to {timesteps}; got {sampling.num_inference_steps}")
     if request.decode_chunk < 1:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 
 
+#: the training diffusion's length: timesteps run from 0 to 999
+NUM_TRAIN_TIMESTEPS = 1000
+
+
 class DDIMScheduler:
     """Deterministic DDIM; float32 tables and arithmetic bit-compatible with diffusers 0.21.
 
@@ -14,7 +18,7 @@ class DDIMScheduler:
 
     def __init__(
         self,
-        num_train_timesteps: int = 1000,
+        num_train_timesteps: int = NUM_TRAIN_TIMESTEPS,
         beta_start: float = 0.00085,
         beta_end: float = 0.012,
         steps_offset: int = 1,

@@ -130,9 +130,9 @@ def _same_suite(runs: Sequence[RunData]) -> bool:
     return len({(r.suite, r.generation.get("suite_manifest_sha256")) for r in runs}) <= 1
 
 
-def _comparability_notes(runs: Sequence[RunData], names: Sequence[str]) -> list[str]:
+def _comparability_notes(runs: Sequence[RunData], names: Sequence[str], same_suite: bool) -> list[str]:
     """Notes where the runs' values are not over the same cases: other suites, or other cases of one suite."""
-    if not _same_suite(runs):
+    if not same_suite:
         parts = "; ".join(f"{name}: {run.suite}" for run, name in zip(runs, names))
         return [f"The runs were made on different suites or versions of a suite ({parts}): their values are over "
                 "different cases and not comparable, so none is marked best."]
@@ -163,7 +163,8 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
         if len(scores) < len(all_scores) else []
     columns = [Column(s.name, s.column, s.unit, s.higher_is_better) for s in scores]
     names = labels(runs)
-    notes += _precision_notes(runs, names, scores) + _comparability_notes(runs, names)
+    same_suite = _same_suite(runs)
+    notes += _precision_notes(runs, names, scores) + _comparability_notes(runs, names, same_suite)
     rows = []
     for i, (run, label) in enumerate(zip(runs, names)):
         cells = {}
@@ -176,7 +177,7 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
             cells[s.name] = cell
         rows.append(Row(label + (" (baseline)" if i == baseline else ""), "measured", cells, run.name,
                         int((run.cases["status"] == "done").sum()), baseline=i == baseline))
-    if _same_suite(runs):
+    if same_suite:
         _mark_best(rows, columns)
     notes += _untested_notes(rows, baseline)
     comparison = Comparison(columns, rows, baseline=names[baseline] if baseline is not None else None,
