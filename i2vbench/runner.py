@@ -31,7 +31,7 @@ from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .shard import Shard
 from .store import RunStore
 from .suite import Case, Suite
-from .video import Video, file_sha256, probe_video, read_video, write_video
+from .video import Video, file_sha256, probe_video, read_video, remove_stale_temps, write_video
 
 VIDEO_DIR = "videos"
 
@@ -108,7 +108,7 @@ def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = S
     processes share the run, rank 0 creates (or discards) it and the others open it after."""
     if shard.is_main:
         store = RunStore(run_dir)
-        _remove_stale_temps(run_dir / VIDEO_DIR)
+        remove_stale_temps(run_dir / VIDEO_DIR)
         if force:  # delete only the files this run wrote: never a user's folder that happens to be there
             for row in store.videos().values():
                 if not Path(row["path"]).is_absolute():
@@ -120,20 +120,6 @@ def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = S
         store = RunStore(run_dir)
         store.init_run(plan.config(), plan.fingerprint())
     return store
-
-
-def _remove_stale_temps(folder: Path, older_than_s: float = 600.0) -> None:
-    """Delete the temp files (``.<case>.mp4.<random>.mp4``) of video writes cut short by a kill; recent ones
-    are left alone, as another process sharing the run may be writing them."""
-    if not folder.is_dir():
-        return
-    now = time.time()
-    for temp in folder.glob(".*.mp4.*.mp4"):
-        try:
-            if now - temp.stat().st_mtime > older_than_s:
-                temp.unlink()
-        except OSError:  # gone already, or not ours to delete: harmless either way
-            pass
 
 
 @dataclass

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +112,46 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+_HOST = socket.gethostname()
+# ``.<name>.<pid>@<host>.<random><suffix>``: the writer's pid and host let a later run tell a dead writer's
+# leftover from a file another process is still writing.
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>.+)\.[a-z0-9_]+\.[^.]*$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path, older_than_s: float = 600.0) -> list[Path]:
+    """Delete the temp files of writes cut short by a kill: at once when their writer on this host is gone,
+    otherwise (a writer on another host sharing the folder) once they are ``older_than_s`` old. Returns
+    what was deleted."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for temp in folder.iterdir():
+        match = _TEMP_NAME.match(temp.name)
+        if match is None:
+            continue
+        try:
+            mine = match["host"] == _HOST
+            if (mine and not _process_alive(int(match["pid"]))) or (
+                not mine and now - temp.stat().st_mtime > older_than_s
+            ):
+                temp.unlink()
+                removed.append(temp)
+        except OSError:  # gone already, or not ours to delete: harmless either way
+            pass
+    return removed
+
+
 class atomic_path:
     """Context manager giving a temp path beside ``path``, renamed onto it only on success."""
 
@@ -118,7 +161,8 @@ class atomic_path:
     def __enter__(self) -> str:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
+            fd, self.tmp = tempfile.mkstemp(
+                prefix=f".{self.path.name}.{os.getpid()}@{_HOST}.", suffix=self.path.suffix, dir=self.path.parent)
         except OSError as exc:
             raise VideoError(f"cannot write into {self.path.parent}: {exc.strerror}") from exc
         os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -120,7 +121,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path, tiny_suite)
     assert f"generate: {6 - done_before} done, {done_before} already done" in finished.stdout
     assert rows(run, "SELECT COUNT(*), COUNT(DISTINCT case_id) FROM cases") == [(6, 6)]
     assert rows(run, "SELECT COUNT(*) FROM scores WHERE score = 'temporal_flickering'") == [(6,)]
-    assert sorted(p.name for p in (run / "videos").iterdir()) == [f"case{i}.mp4" for i in range(6)]
+    assert sorted(p.name for p in (run / "videos").iterdir()) == [f"case{i}.mp4" for i in range(6)]  # no temp left
 
     clean = tmp_path / "clean"
     subprocess.run([*cmd[:-len(SMALL) - 2], "--out", str(clean), *SMALL], env=env, check=True, capture_output=True, timeout=300)
@@ -382,12 +383,24 @@ def test_sigterm_stops_the_run_like_ctrl_c(cli, tmp_path, tiny_suite, slow_write
 def test_temp_files_of_killed_writes_are_removed_when_the_run_is_opened_again(cli, tmp_path, tiny_suite):
     run = tmp_path / "r"
     assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
-    stale, fresh = run / "videos" / ".case0.mp4.k1ll3d.mp4", run / "videos" / ".case1.mp4.wr1t1ng.mp4"
-    stale.write_bytes(b"half a video")
-    fresh.write_bytes(b"another process is writing this one")
-    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    videos = run / "videos"
+    killed_here = videos / f".case0.mp4.{dead.stdout.strip()}@{host}.k1ll3d.mp4"  # its writer has exited
+    writing_here = videos / f".case1.mp4.{os.getpid()}@{host}.wr1t1ng.mp4"  # its writer (this process) lives
+    old_elsewhere, new_elsewhere = videos / ".case2.mp4.7@other.host.0ld.mp4", videos / ".case2.mp4.7@other.host.n3w.mp4"
+    for temp in (killed_here, writing_here, old_elsewhere, new_elsewhere):
+        temp.write_bytes(b"half a video")
+    os.utime(old_elsewhere, (time.time() - 3600, time.time() - 3600))
     assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
-    assert not stale.exists() and fresh.exists()
+    assert sorted(p.name for p in videos.iterdir() if p.name.startswith(".")) == sorted([writing_here.name, new_elsewhere.name])
+
+
+def test_temp_names_carry_the_writers_pid_and_host(tmp_path):
+    from i2vbench.video import atomic_path
+
+    with atomic_path(tmp_path / "case0.mp4") as temp:
+        assert Path(temp).name.startswith(f".case0.mp4.{os.getpid()}@{socket.gethostname()}.") and temp.endswith(".mp4")
 
 
 def test_a_stopping_run_reports_why_it_stopped_before_a_failed_write(cli, tmp_path, tiny_suite, slow_writes, monkeypatch):
