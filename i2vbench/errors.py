@@ -27,6 +27,11 @@ class ModelLoadError(I2VBenchError):
     """A model adapter could not load its network (unreadable weights, out of memory): no case can succeed."""
 
 
+class NetworkLoadError(I2VBenchError):
+    """A metric's network could not be loaded (damaged or incomplete weights, out of memory): none of its
+    videos can be scored, so the reason is recorded for each of them without loading again."""
+
+
 def unknown_name(kind: str, name: str, known: list[str]) -> ConfigError:
     """Error for an unknown model/metric/suite/category, listing the known ones."""
     listing = ", ".join(sorted(known)) or "(none)"

@@ -15,7 +15,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .adapters.base import Adapter
-from .errors import ConfigError, I2VBenchError, ModelLoadError, WeightsError
+from .errors import ConfigError, I2VBenchError, ModelLoadError, NetworkLoadError, WeightsError
 from .metrics import PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .shard import Shard
@@ -461,6 +460,14 @@ def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: Featur
         results = metric.run(items, cache)
         if len(results) != len(items):
             raise I2VBenchError(f"metric {metric.name} returned {len(results)} results for {len(items)} videos")
+    except NetworkLoadError as exc:  # no video of this metric can be scored: said once, not retried per video
+        note = f"{metric.name}: {exc}; none of its videos were scored"
+        if note not in summary.notes:
+            summary.notes.append(note)
+        for item in items:
+            store.record_metric_error(metric.name, item.case.id, str(exc))
+            summary.failed.setdefault(item.case.id, f"{metric.name}: its network could not be loaded (see above)")
+        return
     except Exception as exc:
         reason, results = f"{type(exc).__name__}: {exc}", None
     if reason is not None:  # a failing batch: score one by one (memory of the failed call released first)

@@ -15,6 +15,7 @@ import torch
 from helpers import hf_snapshot, url_weight_path
 from PIL import Image
 
+from i2vbench.errors import NetworkLoadError
 from i2vbench.metrics import (
     EvalItem,
     FeatureCache,
@@ -265,8 +266,9 @@ def test_dino_checkpoint_loads_by_key_through_the_weights_cache(dino, weight_cac
 def test_checkpoints_that_would_run_code_are_refused(weight_cache):
     put_url_weight(weight_cache, "laion_aesthetic_l14", "sa_0_4_vit_l_14_linear.pth",
                    {"weight": torch.zeros(1, 768), "bias": torch.zeros(1), "payload": os.system})
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(NetworkLoadError, match="holds posix.system besides tensors, and i2vbench never runs code") as caught:
         backbones.get_model("laion_aesthetic_l14", "cpu")
+    assert isinstance(caught.value.__cause__, pickle.UnpicklingError)
 
 
 def test_aesthetic_head_loads_by_key(weight_cache):
@@ -384,6 +386,40 @@ def test_runner_scores_dino_metrics_end_to_end_from_the_cache(cli, tmp_path, tin
     board = pd.read_csv(run / "leaderboard.csv").loc[0]
     assert board["subject_consistency"] > 99  # a still video: every frame has the same features
     assert 0 < board["i2v_subject"] <= 100
+
+
+def test_a_damaged_checkpoint_is_loaded_once_and_reported_once_for_every_video(cli, tmp_path, tiny_suite, weight_cache,
+                                                                             monkeypatch):
+    put_url_weight(weight_cache, "dino_vitb16", "dino_vitbase16_pretrain.pth", {"pos_embed": torch.zeros(1)})
+    loads = []
+    monkeypatch.setitem(backbones.LOADERS, "dino_vitb16", lambda device: loads.append(device) or backbones._load_dino(device))
+    run = tmp_path / "run"
+    code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run,
+                         "--metrics", "subject_consistency,i2v_subject", "--device", "cpu", "--eval-batch-size", "1",
+                         "--set", "num_frames=4", "--set", "height=32", "--set", "width=48")
+    assert code == 1 and loads == ["cpu"]  # three batches, two metrics on the network: one load
+    assert out.count("cannot load the dino_vitb16 network: RuntimeError") == 2  # a note per metric, not per video
+    assert "'i2vbench weights fetch dino_vitb16'" in out and out.count("could not be loaded (see above)") == 3
+    with RunStore.open_existing(run) as store:
+        errors = store.table("metric_errors")
+        assert len(errors) == 2 * 3 and errors["error"].str.contains("Missing key").all()
+        assert store.table("scores").empty
+
+
+def test_a_metric_network_that_fails_to_load_is_not_loaded_again():
+    metric = get_metric("aesthetic_quality")()
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("CUDA out of memory")
+
+    metric.load = broken
+    for _ in range(2):
+        with pytest.raises(NetworkLoadError, match="cannot load the network of metric aesthetic_quality: RuntimeError: "
+                                                   "CUDA out of memory; .*'i2vbench weights fetch clip_vit_l14'"):
+            metric.network()
+    assert calls == [1]
 
 
 def test_dreamsim_loads_from_the_unpacked_release_archive_without_downloading(tmp_path, monkeypatch):

@@ -347,6 +347,18 @@ def test_tiny_owlv2_runs_end_to_end_from_the_cache(weight_cache, tmp_path):
         assert result.values["object_consistency"] == pytest.approx(sum(expected) / 16)
 
 
+@pytest.mark.parametrize("name, repo, save", [("object_consistency", "google/owlv2-base-patch16-ensemble", "owlv2"),
+                                               ("scene_consistency", "Salesforce/blip-image-captioning-base", "blip")])
+@pytest.mark.parametrize("lost", ["*processor_config.json", "tokenizer_config.json", "model.safetensors"])
+def test_a_snapshot_without_its_processor_files_is_unavailable(weight_cache, name, repo, save, lost):
+    snapshot = hf_snapshot(weight_cache, repo)
+    {"owlv2": save_tiny_owlv2, "blip": save_tiny_blip}[save](snapshot)
+    for path in snapshot.glob(lost):
+        path.unlink()
+    reason = get_metric(name)().unavailable_reason()
+    assert reason is not None and "incomplete" in reason and "i2vbench weights fetch" in reason
+
+
 def test_tiny_blip_runs_end_to_end_from_the_cache(weight_cache, tmp_path):
     metric = get_metric("scene_consistency")()
     assert "i2vbench weights fetch blip_caption_base" in metric.unavailable_reason()

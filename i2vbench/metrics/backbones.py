@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import weights
-from ..errors import WeightsError
-from .base import EvalItem, FeatureCache
+from ..errors import NetworkLoadError, WeightsError
+from .base import EvalItem, FeatureCache, load_network
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -303,14 +303,23 @@ LOADERS: dict[str, Callable[[str], nn.Module]] = {
     "laion_aesthetic_l14": _load_aesthetic,
     "dreamsim_ensemble": lambda device: _load_dreamsim(WEIGHT_FILES["dreamsim_ensemble"].path(), device),
 }
-_LOADED: dict[tuple[str, str], nn.Module] = {}
+_LOADED: dict[tuple[str, str], nn.Module | NetworkLoadError] = {}
 
 
 def get_model(name: str, device: str) -> nn.Module:
-    """The named network with its pretrained weights, in eval mode on ``device``; loaded once per process."""
-    if (name, device) not in _LOADED:
-        _LOADED[(name, device)] = LOADERS[name](device).eval().requires_grad_(False).to(device)
-    return _LOADED[(name, device)]
+    """The named network with its pretrained weights, in eval mode on ``device``; loaded once per process (a
+    failed load raises :class:`NetworkLoadError`, then raises it again without retrying)."""
+    key = (name, device)
+    if key not in _LOADED:
+        try:
+            _LOADED[key] = load_network(
+                f"the {name} network", lambda: LOADERS[name](device).eval().requires_grad_(False).to(device), [name])
+        except NetworkLoadError as exc:
+            _LOADED[key] = exc
+    network = _LOADED[key]
+    if isinstance(network, NetworkLoadError):
+        raise network
+    return network
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -7,12 +7,16 @@ and shared through :class:`FeatureCache`, so two metrics on the same network nev
 from __future__ import annotations
 
 import contextlib
+import pickle
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from .. import weights
+from ..errors import NetworkLoadError, WeightsError
 from ..suite import Case
 from ..video import Video, fit_image
 
@@ -22,6 +26,39 @@ GROUPS = ("visual_quality", "first_frame", "motion", "text_alignment")
 #: fp32 everywhere (the numerics of the reference implementations); ``bf16``: bf16 wherever a metric allows
 #: it, on any device.
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+T = TypeVar("T")
+
+
+def load_network(what: str, load: Callable[[], T], weight_names: Sequence[str]) -> T:
+    """``load()``, with any failure turned into a :class:`NetworkLoadError` that says what could not be loaded
+    and how to replace its weights (``weight_names``, the WEIGHTS rows it reads)."""
+    try:
+        return load()
+    except NetworkLoadError:
+        raise
+    except WeightsError as exc:  # missing or incomplete: its message already names the fetch command
+        raise NetworkLoadError(str(exc)) from exc
+    except pickle.UnpicklingError as exc:  # torch's weights-only reader refused an object that is not a tensor
+        found = re.search(r"unsupported GLOBAL (\S+)", str(exc))
+        raise NetworkLoadError(
+            f"cannot load {what}: its checkpoint holds {found[1] if found else 'Python objects'} besides tensors, "
+            "and i2vbench never runs code from a checkpoint; fetch it again from its listed source "
+            f"('i2vbench weights check')") from exc
+    except Exception as exc:
+        hint = ""
+        if weight_names:
+            fetch = " and ".join(f"'{weights.fetch_command(name)}'" for name in weight_names)
+            hint = (f"; if its cached weights are damaged or incomplete, delete them ('i2vbench weights check' "
+                    f"shows where they are) and fetch them again with {fetch}")
+        raise NetworkLoadError(f"cannot load {what}: {type(exc).__name__}: {_brief(str(exc))}{hint}") from exc
+
+
+def _brief(text: str, limit: int = 400) -> str:
+    """One line of at most ``limit`` characters (a strict ``load_state_dict`` lists every missing key)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[:limit]} ... ({len(text) - limit} more characters)"
 
 
 def resolve_precision(precision: str, device: str, bf16_ok: bool) -> str:
@@ -123,9 +160,16 @@ class Metric(ABC):
         raise NotImplementedError(f"metric {self.name} has no network to load")
 
     def network(self) -> Any:
-        """The metric's network, loaded by :meth:`load` on first use and kept for the metric's lifetime."""
+        """The metric's network, loaded by :meth:`load` on first use and kept for the metric's lifetime. A
+        failed load raises :class:`NetworkLoadError`, then raises it again on every call without retrying."""
         if self._network is None:
-            self._network = self.load()
+            try:
+                self._network = load_network(f"the network of metric {self.name}", self.load,
+                                             weights.weights_for([self.name]))
+            except NetworkLoadError as exc:
+                self._network = exc
+        if isinstance(self._network, NetworkLoadError):
+            raise self._network
         return self._network
 
     @contextlib.contextmanager

@@ -27,6 +27,8 @@ QUERY_TEMPLATE = "a photo of a {}"
 #: Frames per forward pass of the detector / captioner.
 FRAME_CHUNK = {"cuda": 32, "cpu": 4}
 _HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+#: Besides the weights, what a transformers processor reads: a snapshot without them could not score.
+_HF_PROCESSOR_FILES = (("preprocessor_config.json", "processor_config.json"), ("tokenizer_config.json",))
 
 
 def load_transformers_model(weight: str, model_class: str, processor_class: str, device: str) -> tuple[Any, Any]:
@@ -66,7 +68,8 @@ class FrameLabelMetric(Metric):
     processor_class: ClassVar[str]
 
     def unavailable_reason(self) -> str | None:
-        return weights.missing_reason(WeightFile(self.weight, _HF_WEIGHT_FILES).path)
+        needed = (_HF_WEIGHT_FILES, *_HF_PROCESSOR_FILES)
+        return weights.missing_reason(*(WeightFile(self.weight, files).path for files in needed))
 
     def load(self) -> tuple[Any, Any]:
         """(model, processor)."""
