@@ -11,6 +11,7 @@ import functools
 import gc
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -478,11 +479,20 @@ def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: Featur
             return
         results = [MetricResult(error=reason)]
     for item, result in zip(items, results):
+        if not result.error and (bad := _non_finite(result)):
+            result = MetricResult(error=f"non-finite value(s) for {bad}: no score is recorded for this video")
         if result.error:
             store.record_metric_error(metric.name, item.case.id, result.error)
             summary.failed.setdefault(item.case.id, f"{metric.name}: {result.error}")
         else:
             store.record_scores(metric.name, item.case.id, result.values, result.frame_values)
+
+
+def _non_finite(result: MetricResult) -> str:
+    """The names of the scores with a NaN or infinite value (SQLite would store NaN as NULL), comma-joined."""
+    bad = [k for k, v in result.values.items() if not math.isfinite(v)]
+    bad += [k for k, frames in (result.frame_values or {}).items() if not all(math.isfinite(v) for v in frames)]
+    return ", ".join(dict.fromkeys(bad))
 
 
 def _decode(store: RunStore, row: dict) -> Video | Exception:

@@ -109,13 +109,23 @@ class RunStore:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.conn.executescript(_SCHEMA)
-            self._migrate()
-        except (OSError, sqlite3.OperationalError) as exc:
+        except OSError as exc:
             raise ConfigError(
                 f"cannot create the run store in {self.run_dir} ({exc}); choose a writable folder with --out"
             ) from exc
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            self.conn.executescript(_SCHEMA)
+            self._migrate()
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            self.conn.close()
+            raise ConfigError(
+                f"cannot open the run store {self.path} ({exc}); choose a writable folder with --out"
+            ) from exc
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+            self.conn.close()
+            raise ConfigError(f"{self.path} is not a readable run store ({exc}): it is damaged or is another file; "
+                              "move it away and run again to start afresh") from exc
 
     def _migrate(self) -> None:
         """Bring a store written by an earlier version up to the current schema. A current store is only read;
@@ -156,7 +166,8 @@ class RunStore:
             yield cur
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            if self.conn.in_transaction:  # not when the interrupt came after COMMIT had already returned
+                cur.execute("ROLLBACK")
             raise
 
     def _tx(self, statements: Iterable[tuple[str, Sequence]]) -> None:
@@ -214,7 +225,7 @@ class RunStore:
         return [(f"DELETE FROM {table} WHERE case_id = ?", (case_id,)) for table in ("frame_scores", "scores", "metric_errors")]
 
     def record_failure(self, case_id: str, category: str, prompt: str, seed: int, error: str) -> None:
-        self._tx([
+        self._tx([*self._forget_scores(case_id),  # scores of a video that is gone must not count any more
             ("DELETE FROM videos WHERE case_id = ?", (case_id,)),
             ("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, 'failed', ?, ?)", (case_id, category, prompt, seed, error, time.time())),
         ])

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 from helpers import REPO, make_suite
 
+from i2vbench.store import RunStore
+
 SMALL = ["--set", "num_frames=6", "--set", "height=64", "--set", "width=64"]
 
 
@@ -472,3 +474,78 @@ def test_a_metric_running_without_some_of_its_scores_says_which_and_why(cli, tmp
     assert code == 0, err
     assert "frame0_fidelity: frame0_lpips left out: its weights are not cached" in out
     assert "i2vbench weights fetch lpips_alex alexnet_imagenet" in out
+
+
+# ------------------------------------------------------------------------------------------- the store's edges
+
+class _InterruptAfterCommit:
+    """A connection whose COMMIT goes through and is then interrupted (a Ctrl-C landing just after it)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+    def cursor(self):
+        cur = self._conn.cursor()
+
+        class Cursor:
+            def execute(self, sql, *params):
+                out = cur.execute(sql, *params)
+                if sql == "COMMIT":
+                    raise KeyboardInterrupt
+                return out
+
+        return Cursor()
+
+
+def test_an_interrupt_just_after_commit_stays_an_interrupt_and_the_write_is_kept(tmp_path):
+    store = RunStore(tmp_path / "r")
+    real = store.conn
+    store.conn = _InterruptAfterCommit(real)
+    with pytest.raises(KeyboardInterrupt):
+        store.record_scores("m", "c0", {"a": 0.5})
+    store.conn = real
+    assert store.scored_cases("m", ["a"]) == {"c0"}
+
+
+def test_a_case_that_fails_after_it_was_scored_loses_its_scores(tmp_path):
+    store = RunStore(tmp_path / "r")
+    store.record_video("c0", "cat", "p", 1, "videos/c0.mp4", "ab", 8.0, 4, 32, 48)
+    store.record_scores("m", "c0", {"a": 0.5}, {"a": [0.5, 0.5]})
+    store.record_metric_error("n", "c0", "broken")
+    store.record_failure("c0", "cat", "p", 1, "the video file is gone")
+    for table in ("scores", "frame_scores", "metric_errors", "videos"):
+        assert store.table(table).empty, table
+
+
+def test_non_finite_scores_are_recorded_as_errors_not_as_missing_numbers(tmp_path):
+    from i2vbench.metrics import MetricResult
+    from i2vbench.runner import StageSummary, _score
+
+    class Odd:
+        name = "odd"
+
+        def run(self, items, cache):
+            return [MetricResult({"odd": float("nan")}), MetricResult({"odd": 0.5}, {"odd": [0.5, float("inf")]}),
+                    MetricResult({"odd": 0.25}, {"odd": [0.25]})]
+
+    store = RunStore(tmp_path / "r")
+    items = [type("Item", (), {"case": type("Case", (), {"id": f"c{i}"})()})() for i in range(3)]
+    summary = StageSummary()
+    _score(store, Odd(), items, None, summary)
+    assert store.scored_cases("odd", ["odd"]) == {"c2"}
+    errors = dict(zip(store.table("metric_errors")["case_id"], store.table("metric_errors")["error"]))
+    assert set(errors) == {"c0", "c1"} and all("non-finite value(s) for odd" in e for e in errors.values())
+    assert set(summary.failed) == {"c0", "c1"}
+
+
+@pytest.mark.parametrize("content", [b"this is not a database" * 100, b"SQLite format 3\x00" + b"\x00" * 50],
+                         ids=["other file", "truncated"])
+def test_a_damaged_store_is_reported_not_raised(tmp_path, content, cli):
+    run = tmp_path / "junk"
+    run.mkdir()
+    (run / "run.sqlite").write_bytes(content)
+    code, out, err = cli("status", run)
+    assert code == 2 and "is not a readable run store" in err and "Traceback" not in err
