@@ -273,7 +273,16 @@ def _metrics(args: argparse.Namespace) -> list:
     from . import runner
     from .devices import resolve_device
 
-    return runner.resolve_metrics(_split(args.metrics), resolve_device(args.device), args.precision)
+    metrics = runner.resolve_metrics(_split(args.metrics), resolve_device(args.device), args.precision)
+    if args.metrics:  # asked for by name: one that cannot run is a mistake, not something to skip quietly
+        blocked = {m.name: reason for m in metrics if (reason := m.unavailable_reason())}
+        if blocked:
+            lines = "".join(f"\n  {name}: {reason}" for name, reason in blocked.items())
+            raise ConfigError(f"{len(blocked)} metric(s) named in --metrics cannot run here:{lines}\n"
+                              f"fetch what they need (i2vbench weights fetch --metrics {','.join(blocked)}) or leave "
+                              "them out of --metrics (without --metrics, every metric that can run does, and the "
+                              "others are recorded as skipped)")
+    return metrics
 
 
 def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
@@ -293,7 +302,9 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
 
 def _exit_code(store, *summaries) -> int:
     """1 when a case failed to generate or a video could not be scored (said once more at the end, for
-    scripts and logs), else 0."""
+    scripts and logs), else 0. Processes sharing the run wait for each other first: torchrun stops every
+    process as soon as one exits with an error, which would cut the others' work short."""
+    current_shard().barrier()
     failed = sum(len(s.failed) for s in summaries)
     if not failed:
         return 0

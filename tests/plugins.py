@@ -19,6 +19,19 @@ class SlowStatic(StaticAdapter):
         return super().generate(cases, seeds=seeds)
 
 
+class SlowOnRankZero(StaticAdapter):
+    """``static`` whose cases fail at once in every process but rank 0, where each takes a while."""
+
+    name = "slow_on_rank_zero"
+    default_batch_size = 1
+
+    def generate(self, cases, *, seeds):
+        if os.environ.get("RANK", "0") != "0":
+            raise RuntimeError("this process's model is broken")
+        time.sleep(float(os.environ.get("SLOW_STATIC_SECONDS", "0.4")))
+        return super().generate(cases, seeds=seeds)
+
+
 class RuntimeStatic(StaticAdapter):
     """``static`` with a setting that changes only how it runs."""
 

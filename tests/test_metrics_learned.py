@@ -359,18 +359,26 @@ def test_i2v_background_without_dreamsim_points_to_its_clip_stand_in(weight_cach
 def test_runner_records_learned_metrics_without_weights_as_skipped_not_zero(cli, tmp_path, tiny_suite, weight_cache):
     run = tmp_path / "run"
     code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run,
-                         "--metrics", "temporal_flickering,subject_consistency,clip_score",
                          "--set", "num_frames=4", "--set", "height=32", "--set", "width=32")
     assert code == 0, err
     assert "subject_consistency: skipped" in out and "i2vbench weights fetch dino_vitb16" in out
     with RunStore.open_existing(run) as store:
         info = store.metric_info()
         assert info["subject_consistency"]["status"] == "skipped" and info["clip_score"]["status"] == "skipped"
-        assert store.table("scores")["metric"].unique().tolist() == ["temporal_flickering"]
+        assert {"subject_consistency", "clip_score"}.isdisjoint(store.table("scores")["metric"])
     board = pd.read_csv(run / "leaderboard.csv").loc[0]
     assert pd.isna(board["subject_consistency"]) and pd.isna(board["clip_score"])
     assert board["temporal_flickering"] > 99
-    assert set(board["skipped_metrics"].split(";")) == {"subject_consistency", "clip_score"}
+    assert {"subject_consistency", "clip_score"} <= set(board["skipped_metrics"].split(";"))
+
+
+def test_metrics_named_in_the_command_that_cannot_run_stop_it_before_any_video(cli, tmp_path, tiny_suite, weight_cache):
+    run = tmp_path / "run"
+    code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run,
+                         "--metrics", "temporal_flickering,subject_consistency,clip_score")
+    assert code == 2 and not run.exists()
+    assert "2 metric(s) named in --metrics cannot run here" in err and "subject_consistency: " in err
+    assert "i2vbench weights fetch --metrics subject_consistency,clip_score" in err
 
 
 def test_runner_scores_dino_metrics_end_to_end_from_the_cache(cli, tmp_path, tiny_suite, weight_cache, dino):

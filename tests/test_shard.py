@@ -4,6 +4,7 @@ misconfigured shared run stops with its error instead of waiting forever."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -11,7 +12,7 @@ import sys
 
 import pandas as pd
 import pytest
-from helpers import make_suite
+from helpers import REPO, make_suite
 
 from i2vbench.errors import ConfigError
 from i2vbench.shard import Shard, current_shard
@@ -41,8 +42,8 @@ def test_an_impossible_rank_is_refused(rank, world):
         Shard(rank, world)
 
 
-def torchrun(cwd, *args: str, processes: int = 2) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def torchrun(cwd, *args: str, processes: int = 2, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes), "-m", "i2vbench",
                "--no-progress", *map(str, args)]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
@@ -127,3 +128,15 @@ def test_a_gpu_this_machine_lacks_is_refused_at_once(monkeypatch):
     assert resolve_device("auto") == "cpu"
     with pytest.raises(ConfigError, match="no usable CUDA GPU"):
         resolve_device("cuda")
+
+
+def test_a_process_whose_cases_failed_waits_for_the_others_before_it_exits(tmp_path):
+    suite = make_suite(tmp_path / "suite", n=5)
+    card = tmp_path / "slow.yaml"  # rank 1's cases fail at once, while rank 0's take a while
+    card.write_text(json.dumps({"name": "slow", "adapter": "plugins:SlowOnRankZero", "settings": {}}))
+    run = tmp_path / "run"
+    env = {"PYTHONPATH": str(REPO / "tests"), "SLOW_STATIC_SECONDS": "1.5"}
+    finished = torchrun(tmp_path, "generate", "--model", card, "--suite", suite, "--out", run, *SMALL[2:], env=env)
+    assert finished.returncode != 0 and "[rank 1/2] generate: 0 done, 0 already done, 2 failed" in finished.stdout
+    assert "[rank 0/2] generate: 3 done" in finished.stdout and "terminated" not in finished.stderr
+    assert table(run, "SELECT status, COUNT(*) FROM cases GROUP BY status") == [("done", 3), ("failed", 2)]
