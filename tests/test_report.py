@@ -17,7 +17,7 @@ from i2vbench.report.leaderboard import leaderboard_tables, write_leaderboard
 from i2vbench.report.plots import write_plots
 from i2vbench.report.published import published_vbench_i2v
 from i2vbench.report.stats import bootstrap_ci, paired_bootstrap
-from i2vbench.report.tables import compare_runs, to_csv, to_latex, to_markdown
+from i2vbench.report.tables import CSV_COLUMNS, compare_runs, to_csv, to_latex, to_markdown
 from i2vbench.store import RunStore
 
 METRICS = {  # metric -> (group, specs)
@@ -202,9 +202,9 @@ def test_markdown_table_has_bold_best_daggers_ci_and_a_separate_published_block(
     base = cells["base\\_model (baseline)"]
     tf = next(i for i, h in enumerate(header) if "temporal\\_flickering" in h)
     lp = next(i for i, h in enumerate(header) if "frame0\\_lpips ↓" in h)
-    assert better[tf].startswith("**") and better[tf].endswith("†") and "[" in better[tf]
+    assert better[tf].startswith("**") and better[tf].endswith(" †+10.00") and "[" in better[tf]
     assert not base[tf].startswith("**") and "†" not in base[tf]
-    assert better[lp].startswith("**20.00**") and better[lp].endswith("†")   # lower is better: the minimum is bold
+    assert better[lp].startswith("**20.00**") and better[lp].endswith("†-10.00")   # lower is better: the minimum is bold
     ssim = next(i for i, h in enumerate(header) if "frame0\\_ssim" in h)
     assert "†" not in better[ssim]                                            # identical scores: no difference
     published_at = next(i for i, line in enumerate(lines) if "published" in line)
@@ -306,8 +306,47 @@ def test_comparing_runs_over_other_suites_or_cases_says_so(tmp_path):
     other = load_run(build_run(tmp_path / "other", "other_model", {f"z{cid}": v for cid, v in KNOWN.items()}))
     notes = compare_runs([base, other], baseline=0, resamples=100).notes
     assert any("hold different cases of the suite (videos made: base_model: 40; other_model: 2)" in n for n in notes)
-    assert "other_model shares no scored case with the baseline: not tested against it." in notes
+    assert ("other_model shares fewer than 10 scored cases with the baseline (or is on another suite): not tested "
+            "against it.") in notes
     build_run(tmp_path / "elsewhere", "other_model", KNOWN, suite="elsewhere")  # the same cases, another suite
     table = compare_runs([base, load_run(tmp_path / "elsewhere")], resamples=100)
     assert any("different suites" in n and "base_model: known; other_model: elsewhere" in n for n in table.notes)
     assert not any(c.best for row in table.measured for c in row.cells.values())
+    tested = compare_runs([base, load_run(tmp_path / "elsewhere")], baseline=0, resamples=100)
+    assert not any(c.test for row in tested.measured for c in row.cells.values())  # no test across suites
+
+
+def test_no_test_on_fewer_than_ten_shared_cases(tmp_path):
+    rng = np.random.default_rng(5)
+    values = {f"c{i}": {"category": "x", "temporal_flickering": float(rng.uniform(0.6, 0.8))} for i in range(9)}
+    base = load_run(build_run(tmp_path / "base", "base_model", values))
+    shifted = {cid: {**v, "temporal_flickering": v["temporal_flickering"] + 0.001} for cid, v in values.items()}
+    nine = load_run(build_run(tmp_path / "nine", "shifted", shifted))
+    cell = compare_runs([base, nine], baseline=0, resamples=200).measured[1].cells["temporal_flickering"]
+    assert cell.test is None  # every resample of a constant shift has its sign: a test would call it certain
+    ten = {**shifted, "c9": {"category": "x", "temporal_flickering": 0.7}}
+    values["c9"] = {"category": "x", "temporal_flickering": 0.7}
+    base, more = (load_run(build_run(tmp_path / n, m, v)) for n, m, v in [("b10", "base_model", values), ("s10", "shifted", ten)])
+    assert compare_runs([base, more], baseline=0, resamples=200).measured[1].cells["temporal_flickering"].test is not None
+
+
+def test_no_best_where_the_runs_scored_different_cases(tmp_path):
+    hard = {f"c{i:02d}": {"category": "x", "temporal_flickering": 0.6 if i < 5 else 0.9} for i in range(10)}
+    b = load_run(build_run(tmp_path / "b", "model_b", hard))
+    # model_a is worse on every case, but its hard cases went unscored: its value covers the easy ones only
+    easy_only = {cid: ({"category": "x", "temporal_flickering": v["temporal_flickering"] - 0.02} if v["temporal_flickering"] > 0.8
+                       else {"category": "x"}) for cid, v in hard.items()}
+    a = load_run(build_run(tmp_path / "a", "model_a", easy_only))
+    table = compare_runs([b, a], baseline=0, resamples=200)
+    assert a.dataset_score("temporal_flickering") > b.dataset_score("temporal_flickering")
+    assert not any(c.best for row in table.measured for c in row.cells.values())
+    assert any(n.startswith("No best is marked for temporal_flickering") for n in table.notes)
+
+
+def test_compare_csv_has_its_header_and_whole_counts(tmp_path):
+    assert to_csv(compare_runs([], resamples=100)).splitlines() == [",".join(CSV_COLUMNS)]
+    text = to_csv(compare_runs(_two_runs(tmp_path), baseline=0, resamples=200))
+    frame = pd.read_csv(io.StringIO(text))
+    assert list(frame.columns) == CSV_COLUMNS
+    assert frame["n_cases"].dtype.kind == "i" and frame["shared_cases"].dropna().eq(40).all()
+    assert ",40.0," not in text

@@ -15,6 +15,9 @@ from .published import published_vbench_i2v
 from .stats import LEVEL, RESAMPLES, SEED, PairedTest, bootstrap_ci, paired_bootstrap
 
 FORMATS = ("md", "latex", "csv")
+#: Fewer shared cases than this and no paired test is made: a bootstrap over a handful of cases calls almost
+#: any difference significant (with one case, every resample has the same sign).
+MIN_PAIRED = 10
 DAGGER_RULE = ("paired bootstrap over the cases both runs scored (same resampled cases for both), two-sided "
                "p < {alpha:g}, i.e. the {level:g} % interval of the difference excludes 0")
 
@@ -76,7 +79,8 @@ class Comparison:
                  "frames). Bold: best measured value of a column (arrow: which way is better)."]
         if self.baseline:
             rule = DAGGER_RULE.format(alpha=1 - self.level, level=self.level * 100)
-            lines.append(f"†: differs from the baseline {self.baseline}: {rule}.")
+            lines.append(f"†d: differs from the baseline {self.baseline} by d (run − baseline, on the cases both "
+                         f"scored): {rule}; not tested under {MIN_PAIRED} shared cases.")
         if self.published:
             lines.append(f"Published rows: {self.published_note} Not bold-compared, no intervals.")
         return lines + self.notes
@@ -95,9 +99,22 @@ def _paired(run: RunData, base: RunData, score: str, resamples: int, level: floa
     _, _, ids_a = run.case_terms(score)
     _, _, ids_b = base.case_terms(score)
     shared = sorted(set(ids_a) & set(ids_b))
+    if len(shared) < MIN_PAIRED:
+        return None
     num_a, w_a, _ = run.case_terms(score, shared)
     num_b, w_b, _ = base.case_terms(score, shared)
     return paired_bootstrap(num_a, w_a, num_b, w_b, resamples=resamples, level=level, seed=seed)
+
+
+def _scored_apart(runs: Sequence[RunData], columns: Sequence[Column]) -> list[Column]:
+    """The columns whose values the runs computed over different cases (a video failed or went unscored in
+    one run): their values are not comparable, so none of them gets a best."""
+    apart = []
+    for col in columns:
+        scored = {frozenset(run.case_terms(col.name)[2]) for run in runs if run.dataset_score(col.name) is not None}
+        if len(scored) > 1:
+            apart.append(col)
+    return apart
 
 
 def _mark_best(rows: Sequence[Row], columns: Sequence[Column]) -> None:
@@ -145,10 +162,12 @@ def _comparability_notes(runs: Sequence[RunData], names: Sequence[str], same_sui
 
 
 def _untested_notes(rows: Sequence[Row], baseline: int | None) -> list[str]:
-    """A note for each run that shares no scored case with the baseline (no † is possible, not 'no difference')."""
+    """A note for each run that shares too few scored cases with the baseline to be tested (no † is possible,
+    which is not 'no difference')."""
     if baseline is None:
         return []
-    return [f"{row.label} shares no scored case with the baseline: not tested against it."
+    return [f"{row.label} shares fewer than {MIN_PAIRED} scored cases with the baseline (or is on another suite): "
+            "not tested against it."
             for i, row in enumerate(rows) if i != baseline and row.cells
             and all(c.test is None for c in row.cells.values())
             and any(k in rows[baseline].cells for k in row.cells)]
@@ -172,13 +191,18 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
             cell = _cell(run, s, resamples, level, seed)
             if cell is None:
                 continue
-            if baseline is not None and i != baseline and runs[baseline].ran(s.name):
+            if baseline is not None and i != baseline and same_suite and runs[baseline].ran(s.name):
                 cell.test = _paired(run, runs[baseline], s.name, resamples, level, seed)
             cells[s.name] = cell
         rows.append(Row(label + (" (baseline)" if i == baseline else ""), "measured", cells, run.name,
                         int((run.cases["status"] == "done").sum()), baseline=i == baseline))
     if same_suite:
-        _mark_best(rows, columns)
+        apart = _scored_apart(runs, columns)
+        _mark_best(rows, [c for c in columns if c not in apart])
+        if apart:
+            notes.append(f"No best is marked for {', '.join(c.label for c in apart)}: the runs scored different "
+                         "cases there (failed or unscored videos), so their values are not comparable; the paired "
+                         "test († with the difference) uses only the cases both scored.")
     notes += _untested_notes(rows, baseline)
     comparison = Comparison(columns, rows, baseline=names[baseline] if baseline is not None else None,
                             resamples=resamples, level=level, seed=seed, notes=notes)
@@ -195,6 +219,11 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
 # rendering ---------------------------------------------------------------------------------------------------
 def _number(cell: Cell) -> str:
     return f"{cell.value:.2f}"
+
+
+def _difference(cell: Cell) -> str:
+    """The tested difference to the baseline, signed, in display units."""
+    return f"{cell.test.diff * cell.scale:+.2f}"
 
 
 def _interval(cell: Cell) -> str:
@@ -219,7 +248,7 @@ def to_markdown(c: Comparison) -> str:
                 continue
             text = f"**{_number(cell)}**" if cell.best else _number(cell)
             text += " " + _interval(cell) if cell.low is not None else ""
-            out.append(text + ("†" if cell.significant else ""))
+            out.append(text + (f" †{_difference(cell)}" if cell.significant else ""))
         return "| " + " | ".join(out) + " |"
 
     lines += [row_line(r) for r in c.measured]
@@ -256,7 +285,7 @@ def to_latex(c: Comparison) -> str:
             text = rf"\textbf{{{_number(cell)}}}" if cell.best else _number(cell)
             if cell.low is not None:
                 text += r" {\scriptsize " + _interval(cell) + "}"
-            cells.append(text + (r"$^\dagger$" if cell.significant else ""))
+            cells.append(text + (rf"$^\dagger${{\scriptsize {_difference(cell)}}}" if cell.significant else ""))
         return " & ".join(cells) + r" \\"
 
     out += [row_line(r) for r in c.measured]
@@ -265,6 +294,11 @@ def to_latex(c: Comparison) -> str:
         out += [row_line(r) for r in c.published]
     out += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(out) + "\n"
+
+
+CSV_COLUMNS = ["block", "model", "run", "score", "unit", "higher_is_better", "value", "ci_low", "ci_high", "n_cases",
+               "best", "baseline", "diff_vs_baseline", "diff_ci_low", "diff_ci_high", "p_value", "shared_cases",
+               "significant"]
 
 
 def to_csv(c: Comparison) -> str:
@@ -286,8 +320,10 @@ def to_csv(c: Comparison) -> str:
                 "p_value": t.p_value if t else None, "shared_cases": t.n if t else None,
                 "significant": cell.significant if t else None,
             })
+    frame = pd.DataFrame(records, columns=CSV_COLUMNS).round(4)
+    frame = frame.astype({"n_cases": "Int64", "shared_cases": "Int64"})
     buf = io.StringIO()
-    pd.DataFrame(records).round(4).to_csv(buf, index=False)
+    frame.to_csv(buf, index=False)
     return buf.getvalue()
 
 
