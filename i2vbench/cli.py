@@ -351,13 +351,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .report.aggregate import load_runs
+    from .report.aggregate import load_runs, unique_dirs
     from .report.tables import RENDERERS, compare_runs
 
     if args.resamples < 100:
         raise ConfigError(f"--resamples {args.resamples} is too few for a 95 % interval; use at least 100 "
                           "(1000 or more for stable bounds; default 2000)")
-    dirs = [Path(r) for r in args.runs]
+    dirs = unique_dirs(args.runs)
     baseline = None
     if args.baseline:
         resolved = [d.resolve() for d in dirs]

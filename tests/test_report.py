@@ -350,3 +350,23 @@ def test_compare_csv_has_its_header_and_whole_counts(tmp_path):
     assert list(frame.columns) == CSV_COLUMNS
     assert frame["n_cases"].dtype.kind == "i" and frame["shared_cases"].dropna().eq(40).all()
     assert ",40.0," not in text
+
+
+def test_runs_of_one_model_in_folders_of_one_name_get_labels_that_tell_them_apart(tmp_path):
+    from i2vbench.report.aggregate import labels, load_runs, ordered_scores
+    from i2vbench.report.plots import radar_figure
+
+    values = {f"c{i}": {"category": "xy"[i % 2], "temporal_flickering": 0.7 + i / 100, "frame0_ssim": 0.6,
+                        "subject_consistency": [0.9, 0.8], "frame0_lpips": 0.2} for i in range(4)}
+    first = build_run(tmp_path / "seed0" / "static-mini", "static", values)
+    second = build_run(tmp_path / "seed1" / "static-mini", "static", values, skipped=("frame0_fidelity",))
+    runs = load_runs([first, second, tmp_path / "seed0" / ".." / "seed0" / "static-mini"])  # the first twice
+    assert labels(runs) == ["static (seed0/static-mini)", "static (seed1/static-mini)"]
+    board, by_category = leaderboard_tables(runs)
+    plots = write_plots(board, by_category, ordered_scores(runs), tmp_path / "plots")  # used to crash
+    assert {p.name for p in plots.plots} >= {"radar", "categories"}
+    radar = radar_figure(board, ordered_scores(runs))
+    ssim_axis = [s.column for s in ordered_scores(runs) if s.column in board and board[s.column].notna().any()
+                 and s.is_fraction].index("frame0_ssim")
+    second_line = radar.axes[0].lines[1].get_ydata()
+    assert np.isnan(second_line[ssim_axis]) and not np.isnan(radar.axes[0].lines[0].get_ydata()[ssim_axis])  # a gap where the run has no value, not the best radius

@@ -149,15 +149,37 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> list[RunData]:
+    """The runs of the given folders, each once (a folder given twice, e.g. by a glob and by name, would be
+    a row of its own)."""
     if not run_dirs:
         raise ConfigError("no run folders given")
-    return [load_run(d) for d in run_dirs]
+    return [load_run(d) for d in unique_dirs(run_dirs)]
+
+
+def unique_dirs(run_dirs: Sequence[str | Path]) -> list[Path]:
+    """The folders in their order, each once (compared by resolved path)."""
+    seen: dict[Path, Path] = {}
+    for d in run_dirs:
+        seen.setdefault(Path(d).resolve(), Path(d))
+    return list(seen.values())
 
 
 def labels(runs: Sequence[RunData]) -> list[str]:
-    """Row label of each run: its model name, with the run folder added where two runs share a model."""
+    """Row label of each run: its model name, with as much of the run folder's path as tells it apart where
+    several runs share a model (``seed0/static-mini`` and ``seed1/static-mini``)."""
     models = [r.model for r in runs]
-    return [m if models.count(m) == 1 else f"{m} ({r.name})" for m, r in zip(models, runs)]
+    out = []
+    for model, run in zip(models, runs):
+        twins = [other.run_dir.resolve().parts for other in runs if other.model == model and other is not run]
+        if not twins:
+            out.append(model)
+            continue
+        parts = run.run_dir.resolve().parts
+        depth = 1
+        while depth < len(parts) and any(other[-depth:] == parts[-depth:] for other in twins):
+            depth += 1
+        out.append(f"{model} ({'/'.join(parts[-depth:])})")
+    return out
 
 
 def ordered_scores(runs: Sequence[RunData]) -> list[Score]:

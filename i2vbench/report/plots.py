@@ -58,7 +58,9 @@ def radar_figure(board: pd.DataFrame, scores: Sequence[Score]) -> Figure | str:
         for s in dims:
             col = board[s.column].astype(float)
             v, lo, hi = float(row[s.column]) if pd.notna(row[s.column]) else np.nan, col.min(), col.max()
-            if len(board) == 1:
+            if np.isnan(v):
+                r = np.nan  # a gap, never a radius that reads as a value
+            elif len(board) == 1:
                 r = v / 100.0
             elif hi == lo:
                 r = 1.0
@@ -96,7 +98,7 @@ def category_figure(by_category: pd.DataFrame, scores: Sequence[Score]) -> Figur
         for j, model in enumerate(models):
             sub = by_category[by_category["model"].astype(str) == model].set_index("category")[s.column]
             heights = [float(sub.get(c, np.nan)) for c in categories]
-            ax.bar(x + (j - (len(models) - 1) / 2) * width, np.nan_to_num(heights), width, label=model)
+            ax.bar(x + (j - (len(models) - 1) / 2) * width, heights, width, label=model)  # NaN: no bar, not 0
         ax.set_title(f"{s.column} {'↑' if s.higher_is_better else '↓'} (%)", fontsize=9)
         ax.set_xticks(x)
         ax.set_xticklabels(categories, rotation=30, ha="right", fontsize=7)
