@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite for --videos (default: {DEFAULT_SUITE})")
     p.add_argument("--match", default="auto", choices=["auto", "id", "prompt"], help="how --videos files are matched (default auto)")
     p.add_argument("--out", help="run folder for --videos (default: runs/videos-<folder name>)")
+    p.add_argument("--force", action="store_true",
+                   help="with --videos: discard what the run folder holds (records and scores; the videos themselves "
+                        "are never touched) and start again, e.g. after changing --suite or --match")
     _add_eval_args(p)
     _add_progress_arg(p)
 
@@ -330,12 +333,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if bool(args.run) == bool(args.videos):
         raise ConfigError("give either a run folder (i2vbench evaluate RUN) or --videos DIR, not both or neither")
+    if args.force and not args.videos:
+        raise ConfigError("--force goes with --videos; to score a run folder's videos again, use --recompute")
     metrics = _metrics(args)
     if args.videos:
         folder = Path(args.videos)
         ns = argparse.Namespace(model="videos", suite=args.suite, out=args.out or f"runs/videos-{folder.resolve().name}",
                                 settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
-                                batch_size=None, videos=args.videos, force=False, no_progress=args.no_progress)
+                                batch_size=None, videos=args.videos, force=args.force, no_progress=args.no_progress)
         store, suite, _ = _generation(ns)  # cases without a video are reported there, not failures
     else:
         store = RunStore.open_existing(args.run)

@@ -96,8 +96,13 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             out += _differences(a, b, f"{prefix}{key}.")
         elif a != b:
-            out.append(f"{prefix}{key}")
+            out.append(f"{prefix}{key} {_shown(a)} in the folder, {_shown(b)} now")
     return out
+
+
+def _shown(value: object) -> str:
+    text = "unset" if value is None else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class RunStore:
@@ -191,11 +196,14 @@ class RunStore:
         if existing is None:
             self._tx([("INSERT INTO run VALUES (1, ?, ?, ?)", (json.dumps(config, sort_keys=True), fingerprint, time.time()))])
         elif existing != fingerprint:
-            diff = _differences((self.config() or {}).get("generation", {}), config.get("generation", {}))
+            old = (self.config() or {}).get("generation", {})
+            new = json.loads(json.dumps(config.get("generation", {}), default=str))
+            diff = _differences(old, new)
+            if not diff:  # equal values written differently (fps 8 in one card, 8.0 in another): the same videos
+                return
             raise ConfigError(
-                f"{self.run_dir} holds a run made with a different configuration"
-                + (f" (differs in: {', '.join(diff)})" if diff else "")
-                + "; use another --out folder, or --force to discard it and start again"
+                f"{self.run_dir} holds a run made with a different configuration (differs in: {'; '.join(diff)}); "
+                "use another --out folder, or --force to discard it and start again"
             )
 
     def reset(self) -> None:

@@ -125,7 +125,17 @@ def test_runtime_settings_may_change_on_resume_and_others_are_named(cli, tmp_pat
     code, out, _ = cli(*base, "--set", "chunk=4")
     assert code == 0 and "generate: 0 done, 3 already done" in out
     code, _, err = cli(*base, "--set", "width=64")
-    assert code == 2 and "differs in: settings.width" in err
+    assert code == 2 and "differs in: settings.width 32 in the folder, 64 now" in err
+
+
+def test_equal_numbers_written_differently_resume_the_run(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    for fps in ("8", "8.0"):  # a card edited from 8 to 8.0 makes the same videos
+        card = tmp_path / "c.yaml"
+        card.write_text('{"name": "c", "adapter": "static", "settings": {"fps": %s}}' % fps)
+        code, out, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL)
+        assert code == 0, err
+    assert "generate: 0 done, 3 already done" in out
 
 
 def test_evaluating_a_run_whose_manifest_changed_is_refused(cli, tmp_path, tiny_suite):

@@ -203,6 +203,16 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
     board = pd.read_csv(run / "leaderboard.csv").loc[0]
     assert board["temporal_flickering"] > 99.9 and board["score_errors"] == 2
 
+    code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+                       "--match", "id")
+    assert code == 2 and "differs in: settings.match \"auto\" in the folder, \"id\" now" in err and "--force" in err
+    code, out, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+                         "--match", "id", "--force")
+    assert code == 1 and "generate: 2 done, 0 already done" in out  # case0 and the undecodable case2, by id
+    assert all(p.exists() for p in (folder / "case0.mp4", folder / "case2.mp4"))  # the videos are never touched
+    code, _, err = cli("--no-progress", "evaluate", run, "--force")
+    assert code == 2 and "--force goes with --videos" in err
+
 
 def test_videos_from_elsewhere_that_match_nothing_stop_the_run_with_how_to_name_them(cli, tmp_path, tiny_suite):
     folder = tmp_path / "elsewhere"
