@@ -205,17 +205,19 @@ class VideoWriter:
         self.pending.append((case, seed, self.pool.submit(_write_output, self.store.run_dir, case, output)))
 
     def record(self, leave: int = 0) -> None:
-        """Wait for all but the newest ``leave`` videos and record them, oldest first; the first write error is
-        raised once the others are recorded."""
+        """Wait for all but the newest ``leave`` videos and record them, oldest first; the first error of the
+        disk (``OSError``) is raised once the others are recorded, any other fails only its case."""
         error = None
         while len(self.pending) > leave:
             case, seed, future = self.pending[0]
             try:
                 stored, sha, fps, t, h, w = future.result()
-            except OSError as exc:  # a full disk, a lost mount: said as such
+            except OSError as exc:  # a full disk, a lost mount: no later video would fare better, so the run stops
                 error = error or I2VBenchError(f"could not write the video of case {case.id!r}: {exc}")
-            except Exception as exc:  # raised below, once the other videos are recorded
-                error = error or exc
+            except Exception as exc:  # this video's own problem (e.g. frames the encoder refuses): this case fails
+                reason = f"could not write its video: {type(exc).__name__}: {exc}"
+                self.store.record_failure(case.id, case.category, case.prompt, seed, reason)
+                self.summary.failed[case.id] = reason
             else:
                 self.store.record_video(case.id, case.category, case.prompt, seed, stored, sha, fps, t, h, w)
                 self.summary.done += 1

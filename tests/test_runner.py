@@ -303,6 +303,30 @@ def test_a_failed_write_stops_the_run_after_the_other_videos_are_recorded(cli, t
     assert rows(run, "SELECT case_id FROM cases WHERE status = 'done' ORDER BY case_id") == [("case1",), ("case2",)]
 
 
+def test_a_video_the_encoder_refuses_fails_its_case_and_the_run_goes_on(cli, tmp_path, tiny_suite, monkeypatch):
+    from i2vbench import runner
+
+    real = runner.write_video
+
+    def write(video, path, *args, **kwargs):
+        if Path(path).stem == "case1":
+            raise ValueError("frames the encoder refuses")
+        real(video, path, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "write_video", write)
+    code, out, err, run = generate_timed(cli, tmp_path, tiny_suite)
+    assert code == 1 and "failed case1: could not write its video: ValueError: frames the encoder refuses" in out
+    assert rows(run, "SELECT case_id, status FROM cases ORDER BY case_id") == [("case0", "done"), ("case1", "failed"),
+                                                                               ("case2", "done")]
+
+
+@pytest.mark.parametrize("fps", ["0.0001", "0", "5000"])
+def test_frame_rates_no_video_can_have_are_refused(cli, tmp_path, tiny_suite, fps):
+    code, _, err = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r",
+                       "--set", f"fps={fps}")
+    assert code == 2 and "setting fps must be a number from 0.01 to 1000" in err and not (tmp_path / "r").exists()
+
+
 class _Store:
     run_dir = Path(".")
 

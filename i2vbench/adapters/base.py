@@ -72,8 +72,8 @@ class Adapter(ABC):
                 raise ConfigError(f"setting {key} must be a positive integer; got {settings[key]!r}")
         if settings["height"] % 2 or settings["width"] % 2:
             raise ConfigError(f"height and width must be even (H.264 yuv420p); got {settings['height']}x{settings['width']}")
-        if not isinstance(settings["fps"], (int, float)) or settings["fps"] <= 0:
-            raise ConfigError(f"setting fps must be a positive number; got {settings['fps']!r}")
+        if not isinstance(settings["fps"], (int, float)) or not 0.01 <= settings["fps"] <= 1000:
+            raise ConfigError(f"setting fps must be a number from 0.01 to 1000; got {settings['fps']!r}")
         return settings
 
     def check_cases(self, cases: Sequence[Case]) -> None:
