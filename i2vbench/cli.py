@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "to a suite's cases and score them (i2vbench evaluate --videos DIR --suite S).")
     p.add_argument("run", nargs="?", help="run folder made by 'run' or 'generate'")
     p.add_argument("--videos", help="folder of videos made elsewhere, named <case id>.mp4 or <prompt>-<n>.mp4")
-    p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite for --videos (default: {DEFAULT_SUITE})")
+    p.add_argument("--suite", help=f"suite for --videos (default: {DEFAULT_SUITE}); with RUN, where the run's suite is "
+                                   "now, if it has moved since the run was made")
     p.add_argument("--match", default="auto", choices=["auto", "id", "prompt"], help="how --videos files are matched (default auto)")
     p.add_argument("--out", help="run folder for --videos (default: runs/videos-<folder name>)")
     p.add_argument("--force", action="store_true",
@@ -338,13 +339,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = _metrics(args)
     if args.videos:
         folder = Path(args.videos)
-        ns = argparse.Namespace(model="videos", suite=args.suite, out=args.out or f"runs/videos-{folder.resolve().name}",
+        ns = argparse.Namespace(model="videos", suite=args.suite or DEFAULT_SUITE, out=args.out or f"runs/videos-{folder.resolve().name}",
                                 settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
                                 batch_size=None, videos=args.videos, force=args.force, no_progress=args.no_progress)
         store, suite, _ = _generation(ns)  # cases without a video are reported there, not failures
     else:
         store = RunStore.open_existing(args.run)
-        suite = runner.load_run_suite(store)
+        suite = runner.load_run_suite(store, args.suite)
     return _exit_code(store, _evaluation(args, store, suite, metrics))
 
 

@@ -304,9 +304,14 @@ def _rehash_external(store: RunStore, videos: dict[str, dict]) -> list[str]:
 
 
 def _video_current(store: RunStore, row: dict | None) -> bool:
-    """Whether a done case's video is still the one recorded: a file that has gone missing is made again, and
-    a video made elsewhere whose bytes changed is recorded again, so its old scores go."""
-    return row is not None and video_path(store, row["path"]).is_file() and _changed_sha(row) is None
+    """Whether a done case's video is still the one recorded: a file that has gone missing, or that this run
+    wrote and that has changed since (a crash before the disk had it, a copy cut short), is made again; a video
+    made elsewhere whose bytes changed is recorded again, so its old scores go."""
+    if row is None or not (path := video_path(store, row["path"])).is_file():
+        return False
+    if Path(row["path"]).is_absolute():
+        return _changed_sha(row) is None
+    return _video_sha(path) == row["sha256"]
 
 
 def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
@@ -520,17 +525,11 @@ def run_dir_for(out: str | None, model: str, suite: Suite) -> Path:
     return Path(out) if out else Path("runs") / f"{Path(model).stem}-{suite.name}"
 
 
-def load_run_suite(store: RunStore) -> Suite:
-    """The suite a run was made on, from the manifest path in its configuration."""
-    from .suite import load_suite
+def load_run_suite(store: RunStore, override: str | Path | None = None) -> Suite:
+    """The suite a run was made on (see :func:`.suite.recorded_manifest`; ``override``: the --suite given)."""
+    from .suite import load_suite, recorded_manifest
 
     config = store.config()
     if not config:
         raise ConfigError(f"{store.run_dir} has no run configuration; create it with 'i2vbench run' or 'generate'")
-    manifest = Path(config["suite_manifest"])
-    recorded = config["generation"].get("suite_manifest_sha256")
-    if manifest.is_file() and recorded and file_sha256(manifest) != recorded:
-        raise ConfigError(f"the suite manifest {manifest} changed since {store.run_dir} was made: its prompts or labels "
-                          "may no longer be those of the videos. Restore it, or make the videos again with "
-                          "'i2vbench run' (another --out folder, or --force to discard this one)")
-    return load_suite(manifest, check_images=False)
+    return load_suite(recorded_manifest(config, override), check_images=False)

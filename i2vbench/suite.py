@@ -170,6 +170,31 @@ def find_manifest(spec: str | Path) -> Path:
     )
 
 
+def recorded_manifest(config: dict, override: str | Path | None = None) -> Path:
+    """The manifest a run was made on (``config``: the run's stored configuration): ``override`` when given,
+    else the path the run recorded, else, where the suite or the run folder has moved, the suite's name on the
+    search path; in each case only if its bytes are those the run recorded."""
+    generation = config.get("generation", {})
+    recorded = generation.get("suite_manifest_sha256")
+    where = config.get("suite_manifest") or "?"
+    candidates = [override] if override else [config.get("suite_manifest"), generation.get("suite")]
+    changed = None
+    for spec in filter(None, candidates):
+        try:
+            path = find_manifest(spec)
+        except SuiteError:
+            continue
+        if not recorded or video.file_sha256(path) == recorded:
+            return path
+        changed = changed or path
+    if changed is not None:
+        raise SuiteError(f"the suite manifest {changed} changed since the run was made: its prompts or labels may no "
+                         "longer be those of the videos. Restore it, or make the videos again with 'i2vbench run' "
+                         "(another --out folder, or --force to discard this one)")
+    raise SuiteError(f"the run's suite manifest {override or where} is not there (moved, or the run folder was copied "
+                     "from another machine); give its place with --suite")
+
+
 def load_suite(spec: str | Path, check_images: bool = True) -> Suite:
     """Load a suite by name, manifest path or folder, checking every line; any problem raises a ManifestError.
 

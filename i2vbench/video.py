@@ -171,6 +171,11 @@ class atomic_path:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             os.chmod(self.tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:  # on disk before the rename: after a power loss the name never points at a partial file
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(self.tmp, self.path)
         elif os.path.exists(self.tmp):
             os.unlink(self.tmp)

@@ -146,6 +146,23 @@ def test_evaluating_a_run_whose_manifest_changed_is_refused(cli, tmp_path, tiny_
     assert code == 2 and "changed since" in err
 
 
+def test_a_run_whose_suite_moved_finds_it_by_name_or_by_suite(cli, tmp_path, tiny_suite, monkeypatch):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    moved = tmp_path / "elsewhere" / "suite"
+    moved.parent.mkdir()
+    tiny_suite.parent.parent.rename(moved)  # <suite>/prompts/tiny.jsonl: the whole suite folder moves
+    code, _, err = cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering")
+    assert code == 2 and "is not there (moved" in err and "--suite" in err
+    code, out, err = cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering", "--suite", moved)
+    assert code == 0 and "evaluate: 3 done" in out, err
+    assert "\nvideos: 3 made, 0 failed\n" in cli("status", run)[1]  # the suite not found: its size not known
+    monkeypatch.setenv("I2VBENCH_SUITE_PATH", str(moved))  # found by its name on the search path
+    assert "\nvideos: 3 cases in the suite: 3 made, 0 failed, 0 not made yet\n" in cli("status", run)[1]
+    code, out, err = cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering", "--recompute")
+    assert code == 0 and "evaluate: 3 done" in out, err
+
+
 def test_a_video_made_elsewhere_that_changed_is_recorded_and_scored_again(cli, tmp_path, tiny_suite):
     folder = tmp_path / "elsewhere"
     for model in ("static", "camera"):

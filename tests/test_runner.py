@@ -320,6 +320,17 @@ def test_a_video_the_encoder_refuses_fails_its_case_and_the_run_goes_on(cli, tmp
                                                                                ("case2", "done")]
 
 
+def test_a_video_damaged_since_it_was_written_is_made_again(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    args = ("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, "--metrics",
+            "temporal_flickering", *SMALL)
+    assert cli(*args)[0] == 0
+    (run / "videos" / "case0.mp4").write_bytes(b"")  # what a power loss can leave
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert "generate: 1 done, 2 already done" in out and "evaluate: 1 done, 2 already done" in out
+
+
 @pytest.mark.parametrize("fps", ["0.0001", "0", "5000"])
 def test_frame_rates_no_video_can_have_are_refused(cli, tmp_path, tiny_suite, fps):
     code, _, err = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r",

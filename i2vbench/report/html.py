@@ -22,7 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import ConfigError, I2VBenchError
-from ..suite import load_suite
+from ..suite import load_suite, recorded_manifest
 from .aggregate import VBENCH_COLUMNS, RunData, Score, labels, load_runs, ordered_scores
 from .leaderboard import leaderboard_tables
 from .plots import PlotSet, write_plots
@@ -64,8 +64,12 @@ def _thumbnail(path: Path | None) -> str | None:
 
 
 def _case_images(run: RunData) -> dict[str, Path]:
-    """Case id -> input image, from the suite manifest the run recorded (empty when it is gone)."""
-    manifest = run.config.get("suite_manifest")
+    """Case id -> input image, from the run's suite manifest (found where the suite has moved, too); empty when
+    it is nowhere to be found."""
+    try:
+        manifest = recorded_manifest(run.config)
+    except I2VBenchError:  # changed since: its images are still the best there is; gone: none
+        manifest = run.config.get("suite_manifest")
     if not manifest:
         return {}
     try:

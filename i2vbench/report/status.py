@@ -4,23 +4,19 @@ metric how many videos it scored (and in which precision), its errors, or why it
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ..store import RunStore
-from ..suite import load_suite
+from ..suite import load_suite, recorded_manifest
 
 #: Failures and errors listed by name before the rest are only counted.
 SHOWN = 5
 
 
 def _suite_size(config: dict) -> int | None:
-    """Cases in the run's suite, when its manifest is still where the run found it."""
-    manifest = Path(config.get("suite_manifest", ""))
-    if not manifest.is_file():
-        return None
+    """Cases in the run's suite, when its manifest is found (where the run found it, or by name) unchanged."""
     try:
-        return len(load_suite(manifest, check_images=False))
-    except Exception:  # a manifest edited since is reported by 'evaluate'; status only counts
+        return len(load_suite(recorded_manifest(config), check_images=False))
+    except Exception:  # a manifest gone or edited since is reported by 'evaluate'; status only counts
         return None
 
 
