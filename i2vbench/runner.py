@@ -297,7 +297,7 @@ def _rehash_external(store: RunStore, videos: dict[str, dict]) -> list[str]:
     for cid, row in videos.items():
         sha = _changed_sha(row)
         if sha is not None:
-            store.video_changed(cid, sha)
+            store.video_changed(cid, sha, *(probe_video(Path(row["path"])) or (None, None, None, None)))
             row["sha256"] = sha
             changed.append(cid)
     return changed

@@ -223,10 +223,13 @@ class RunStore:
              (case_id, path, sha256, fps, num_frames, height, width, now)),
         ])
 
-    def video_changed(self, case_id: str, sha256: str) -> None:
-        """The file of a recorded video now holds other bytes: record them, and forget the case's scores."""
+    def video_changed(self, case_id: str, sha256: str, fps: float | None, num_frames: int | None,
+                      height: int | None, width: int | None) -> None:
+        """The file of a recorded video now holds other bytes: record them and what the file now is, and forget
+        the case's scores."""
         self._tx([*self._forget_scores(case_id),
-                  ("UPDATE videos SET sha256 = ?, created_at = ? WHERE case_id = ?", (sha256, time.time(), case_id))])
+                  ("UPDATE videos SET sha256 = ?, fps = ?, num_frames = ?, height = ?, width = ?, created_at = ? "
+                   "WHERE case_id = ?", (sha256, fps, num_frames, height, width, time.time(), case_id))])
 
     @staticmethod
     def _forget_scores(case_id: str) -> list[tuple[str, Sequence]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import plugins
 import pytest
 
@@ -12,7 +13,7 @@ from i2vbench.errors import ConfigError
 from i2vbench.metrics import FeatureCache
 from i2vbench.runner import evaluate, load_run_suite
 from i2vbench.store import RunStore
-from i2vbench.video import file_sha256
+from i2vbench.video import Video, file_sha256, write_video
 
 SMALL = ["--set", "num_frames=4", "--set", "height=32", "--set", "width=32"]
 
@@ -181,8 +182,10 @@ def test_a_video_made_elsewhere_that_changed_is_recorded_and_scored_again(cli, t
     assert moving[0][0] < still[0][0]  # the camera's pan flickers more than a still image
     assert rows(run, "SELECT sha256 FROM videos WHERE case_id = 'case1'") == [(file_sha256(folder / "case1.mp4"),)]
 
-    (tmp_path / "camera" / "videos" / "case2.mp4").replace(folder / "case2.mp4")  # and evaluated as a run folder
+    frames = np.random.default_rng(0).integers(0, 255, (7, 32, 48, 3), dtype=np.uint8)
+    write_video(Video(frames, 16.0), folder / "case2.mp4")  # longer, faster, wider: and evaluated as a run folder
     code, out, _ = cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering")
     assert code == 0 and "changed since they were recorded and are scored again: case2" in out
     assert "evaluate: 1 done, 2 already done" in out
-    assert rows(run, "SELECT sha256 FROM videos WHERE case_id = 'case2'") == [(file_sha256(folder / "case2.mp4"),)]
+    assert rows(run, "SELECT sha256, fps, num_frames, height, width FROM videos WHERE case_id = 'case2'") == [
+        (file_sha256(folder / "case2.mp4"), 16.0, 7, 32, 48)]
