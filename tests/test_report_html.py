@@ -118,6 +118,9 @@ def test_report_in_headless_chromium(cli, chromium, serve, tmp_path):
     assert "pwned" not in re.search(r"<body[^>]*>", dom).group(0)
     assert "&lt;script&gt;document.title='pwned'" in dom
 
+    mangled = headless(chromium, tmp_path / "profile", "--dump-dom", base + "#sort=%").stdout
+    assert re.search(r'<video[^>]*data-played="1"', mangled), "a mangled link stopped the page's scripts"
+
     shot = tmp_path / "shot.png"
     headless(chromium, tmp_path / "profile", f"--screenshot={shot}", base)
     assert shot.is_file() and shot.stat().st_size > 20_000

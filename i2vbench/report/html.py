@@ -223,7 +223,9 @@ JS = """
       });
     });
   });
-  var m = /^#sort=(-?)(.+)$/.exec(decodeURIComponent(location.hash || ""));
+  var hash = location.hash || "";
+  try { hash = decodeURIComponent(hash); } catch (e) {}  // a mangled link must not stop the page's scripts
+  var m = /^#sort=(-?)(.+)$/.exec(hash);
   var board = document.getElementById("leaderboard");
   if (m && board) {
     Array.prototype.forEach.call(board.tHead.rows[0].cells, function(th, i){
