@@ -407,7 +407,11 @@ def cmd_list(args: argparse.Namespace) -> None:
         from .registry import list_cards
         from .runner import adapter_class
 
-        for name, card in sorted(list_cards().items()):
+        broken: dict = {}
+        cards = list_cards(broken)
+        for reason in broken.values():
+            print(f"warning: {reason}", file=sys.stderr)
+        for name, card in sorted(cards.items()):
             try:
                 cls = adapter_class(card)
                 desc, needs = card.description or cls.description, cls.requirements

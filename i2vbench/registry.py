@@ -88,12 +88,19 @@ def read_card(path: Path) -> ModelCard:
     return ModelCard(**{**data, "name": data.get("name", path.stem), "settings": settings, "path": path})
 
 
-def list_cards() -> dict[str, ModelCard]:
-    """Every model: cards found in the model folders, plus adapters that have no card of their own."""
+def list_cards(broken: dict[Path, str] | None = None) -> dict[str, ModelCard]:
+    """Every model: cards found in the model folders, plus adapters that have no card of their own. A card
+    that cannot be read is left out (one bad file must not stop every command) and, given ``broken``, put
+    there with the reason."""
     cards: dict[str, ModelCard] = {}
     for folder in reversed(model_dirs()):
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-            card = read_card(path)
+            try:
+                card = read_card(path)
+            except ConfigError as exc:
+                if broken is not None:
+                    broken[path] = str(exc)
+                continue
             cards[card.name] = card
     for name in plugin_targets(ADAPTER_GROUP):
         cards.setdefault(name, ModelCard(name=name, adapter=name))
@@ -103,9 +110,19 @@ def list_cards() -> dict[str, ModelCard]:
 def find_card(model: str) -> ModelCard:
     """Resolve ``--model``: a path to a YAML card, a card name, or an adapter name."""
     path = Path(model)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return read_card(path)
-    cards = list_cards()
-    if model not in cards:
-        raise unknown_name("model", model, list(cards))
-    return cards[model]
+    if path.suffix in (".yaml", ".yml"):
+        if path.is_file():
+            return read_card(path)
+        raise ConfigError(f"model card {path} not found; give the path of a YAML card, or a name from "
+                          "'i2vbench list models'")
+    broken: dict[Path, str] = {}
+    cards = list_cards(broken)
+    if model in cards:
+        return cards[model]
+    for bad, reason in broken.items():
+        if bad.stem == model:  # most likely the card meant: say what is wrong with it
+            raise ConfigError(reason)
+    error = unknown_name("model", model, list(cards))
+    if broken:
+        error = ConfigError(f"{error}; these cards could not be read: {'; '.join(broken.values())}")
+    raise error

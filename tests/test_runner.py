@@ -594,3 +594,18 @@ def test_a_damaged_store_is_reported_not_raised(tmp_path, content, cli):
     (run / "run.sqlite").write_bytes(content)
     code, out, err = cli("status", run)
     assert code == 2 and "is not a readable run store" in err and "Traceback" not in err
+
+
+def test_one_unreadable_card_on_the_model_path_spoils_only_itself(cli, tmp_path, tiny_suite, monkeypatch):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "mine.yaml").write_text("adapter: static\nsettings: {fps: 4, height: [\n")
+    (cards / "other.yaml").write_text("adapter: static\nsettings: {fps: 4}\n")
+    monkeypatch.setenv("I2VBENCH_MODEL_PATH", str(cards))
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r", *SMALL)[0] == 0
+    code, out, err = cli("list", "models")
+    assert code == 0 and "other" in out and "warning: model card" in err and "mine.yaml cannot be read" in err
+    code, _, err = cli("generate", "--model", "mine", "--suite", tiny_suite, "--out", tmp_path / "m")
+    assert code == 2 and "mine.yaml cannot be read" in err  # the card meant, and what is wrong with it
+    code, _, err = cli("generate", "--model", tmp_path / "nothere.yaml", "--suite", tiny_suite)
+    assert code == 2 and "nothere.yaml not found" in err
