@@ -471,9 +471,15 @@ def cmd_weights(args: argparse.Namespace) -> None:
     chosen = _split(args.metrics) or ([] if args.names else metric_names())
     for metric in chosen:
         get_metric(metric)  # unknown names are refused with the known ones
+    if metric_like := [n for n in args.names if n in metric_names()]:
+        raise ConfigError(f"{', '.join(metric_like)} is a metric, not a weight: fetch what it uses with "
+                          f"'i2vbench weights fetch --metrics {','.join(metric_like)}'")
     names = list(dict.fromkeys([*args.names, *weights.weights_for(chosen)]))
     for name in names:
         weights.get_spec(name)
+    if not names:
+        print(f"{', '.join(chosen)} need(s) no weights: nothing to fetch")
+        return
     failed = []
     for name in names:
         try:

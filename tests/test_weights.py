@@ -102,6 +102,10 @@ def test_fetch_by_metric_takes_the_weights_that_metric_uses(cli, fetched):
     assert code == 0 and sorted(fetched) == ["clip_vit_l14", "dino_vitb16", "laion_aesthetic_l14"]
     code, _, err = cli("weights", "fetch", "--metrics", "sharpness")
     assert code == 2 and "subject_consistency" in err  # the known metrics are listed
+    code, out, _ = cli("weights", "fetch", "--metrics", "temporal_flickering")
+    assert code == 0 and "temporal_flickering need(s) no weights: nothing to fetch" in out
+    code, _, err = cli("weights", "fetch", "subject_consistency")
+    assert code == 2 and "is a metric, not a weight" in err and "--metrics subject_consistency" in err
 
 
 def test_fetch_without_names_takes_every_metrics_weights_and_goes_on_after_a_failure(cli, fetched):
