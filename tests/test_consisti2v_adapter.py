@@ -91,6 +91,7 @@ def test_camera_frames_move_as_asked():
     ({"height": 250}, "multiple of 8"),
     ({"camera_motion": "spin"}, "unknown camera motion 'spin'"),
     ({"camera_motion": "pan_left", "frameinit": False}, "enable FrameInit"),
+    ({"camera_motion": "pan_left", "num_frames": 31}, "camera motion guides one 16-frame chunk"),
     ({"noise_method": "brownian"}, "unknown noise_method 'brownian'"),
     ({"frameinit_filter_type": "sinc"}, "unknown frameinit_filter_type 'sinc'"),
     ({"dtype": "int8"}, "dtype must be one of"),

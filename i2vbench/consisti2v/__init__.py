@@ -5,7 +5,7 @@ Pure torch + safetensors; knows nothing of the rest of i2vbench.
 
 from .config import UNetConfig
 from .frameinit import FILTER_TYPES, FrameInitConfig, frameinit, freq_mix_3d, low_pass_filter
-from .loading import load_unet
+from .loading import CheckpointMismatch, load_unet
 from .noise import NOISE_METHODS, initial_noise
 from .sampling import SamplingConfig, sample_latents
 from .scheduler import DDIMScheduler
@@ -13,6 +13,7 @@ from .unet import ConsistI2VUNet
 
 __all__ = [
     "FILTER_TYPES",
+    "CheckpointMismatch",
     "NOISE_METHODS",
     "ConsistI2VUNet",
     "DDIMScheduler",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from safetensors.torch import load_file
@@ -17,6 +19,13 @@ INDEX_SUFFIX = ".index.json"
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _TRAINING_PREFIX = "module."
 _FULL_PRECISION_KEYS = ("rotary_emb.freqs",)
+#: the module kinds ConsistI2V adds to an image UNet (Stable Diffusion 2.1's keys are the rest)
+_VIDEO_ONLY_MODULES = {"conv3ds", "tempo_attns", "frame_stride_embedding"}
+_EXAMPLES = 3
+
+
+class CheckpointMismatch(ValueError):
+    """Weights whose keys or shapes are not those of the UNet their config describes."""
 
 
 def load_unet(
@@ -40,8 +49,56 @@ def load_unet(
     state = {key: _cast(key, value, dtype) for key, value in state.items()}
     with torch.device("meta"):
         unet = ConsistI2VUNet(config)
+    check_state_dict(state, unet, path if path.is_file() else folder,
+                     config_file if config_file.exists() else "the released config")
     unet.load_state_dict(state, strict=True, assign=True)
     return unet.to(device).eval()
+
+
+def check_state_dict(state: Mapping[str, torch.Tensor], model: torch.nn.Module, source: Path | str,
+                     config: Path | str) -> None:
+    """Refuse weights that do not fit ``model``, saying how many keys are missing, unexpected or of another
+    shape (by module kind, with examples) and what that suggests, instead of listing every key."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    reshaped = [f"{key}: {tuple(state[key].shape)} in the file, {expected[key]} expected"
+                for key in sorted(expected.keys() & state.keys()) if tuple(state[key].shape) != expected[key]]
+    if not (missing or unexpected or reshaped):
+        return
+    parts = []
+    for what, keys in (("missing", missing), ("unexpected", unexpected)):
+        if keys:
+            kinds = Counter(_module_kind(key) for key in keys).most_common()
+            parts.append(f"{len(keys)} {what} ({', '.join(f'{kind} {n}' for kind, n in kinds)}; "
+                         f"e.g. {', '.join(keys[:_EXAMPLES])})")
+    if reshaped:
+        parts.append(f"{len(reshaped)} of another shape (e.g. {'; '.join(reshaped[:_EXAMPLES])})")
+    raise CheckpointMismatch(f"the UNet weights in {source} do not fit the ConsistI2V UNet built from {config}: "
+                             f"{', '.join(parts)}. {_mismatch_hint(missing, unexpected, reshaped, len(expected))}")
+
+
+def _module_kind(key: str) -> str:
+    """``down_blocks.0.conv3ds.1.norm1.weight`` -> ``conv3ds``; ``conv_in.weight`` -> ``conv_in``."""
+    parts = key.split(".")
+    if parts[0] in ("down_blocks", "up_blocks") and len(parts) > 2:
+        return parts[2]
+    if parts[0] == "mid_block" and len(parts) > 1:
+        return parts[1]
+    return parts[0]
+
+
+def _mismatch_hint(missing: list[str], unexpected: list[str], reshaped: list[str], total: int) -> str:
+    if len(missing) == total:
+        return ("No key of the file belongs to this UNet: point at a ConsistI2V UNet in diffusers layout "
+                "(`i2vbench weights fetch consisti2v` downloads the released one).")
+    if missing and not unexpected and not reshaped and {_module_kind(k) for k in missing} <= _VIDEO_ONLY_MODULES:
+        return ("Only ConsistI2V's temporal layers are missing: these look like the weights of an image UNet "
+                "(Stable Diffusion 2.1), not of ConsistI2V.")
+    if reshaped:
+        return ("The config.json beside the weights describes another network than they hold (compare "
+                "block_out_channels, attention_head_dim, cross_attention_dim with the file).")
+    return "Use the released ConsistI2V weights, or a checkpoint trained with the reference code."
 
 
 def _cast(key: str, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

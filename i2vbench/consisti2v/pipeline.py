@@ -193,6 +193,9 @@ def check_request(request: VideoRequest, latent_frames: int) -> None:
         raise ValueError("zoom camera motions make square crops: use height == width")
     if request.autoregress_chunks < 1:
         raise ValueError(f"autoregress_chunks must be at least 1; got {request.autoregress_chunks}")
+    if request.camera_motion and request.autoregress_chunks > 1:
+        raise ValueError("camera motion guides one 16-frame chunk (the reference has no camera motion for "
+                         "autoregressive videos, and later chunks would stand still): use 16 frames with it")
     sampling, timesteps = request.sampling, NUM_TRAIN_TIMESTEPS
     if not 1 <= sampling.num_inference_steps <= timesteps:
         raise ValueError(f"steps must be from 1 to {timesteps}; got {sampling.num_inference_steps}")

@@ -11,7 +11,7 @@ import torch
 from ci2v_helpers import FIXTURES, random_unet
 from safetensors.torch import save_file
 
-from i2vbench.consisti2v import ConsistI2VUNet, load_unet
+from i2vbench.consisti2v import CheckpointMismatch, ConsistI2VUNet, load_unet
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,38 @@ def test_missing_keys_fail_loudly(tmp_path, source):
     state = tensors(source)
     del state["conv_in.weight"]
     save_file(state, tmp_path / "diffusion_pytorch_model.safetensors")
-    with pytest.raises(RuntimeError, match="conv_in.weight"):
+    with pytest.raises(CheckpointMismatch, match=r"1 missing \(conv_in 1; e.g. conv_in.weight\)"):
+        load_unet(tmp_path)
+
+
+def test_image_unet_weights_are_named_as_such(tmp_path, source):
+    write_config(tmp_path, source)
+    video_only = ("conv3ds", "tempo_attns", "frame_stride_embedding")
+    image_only = {k: v for k, v in tensors(source).items() if not any(m in k for m in video_only)}
+    save_file(image_only, tmp_path / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(CheckpointMismatch) as error:
+        load_unet(tmp_path)
+    message = str(error.value)
+    assert "look like the weights of an image UNet" in message
+    assert "tempo_attns" in message and "conv3ds" in message and "frame_stride_embedding 4" in message
+    assert len(message) < 1000  # counts by module and a few examples, not every key
+
+
+def test_weights_of_another_size_than_their_config_say_so(tmp_path, source):
+    write_config(tmp_path, source)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["cross_attention_dim"] = 24
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    save_file(tensors(source), tmp_path / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(CheckpointMismatch, match=r"of another shape \(e.g. [^)]*attn2.to_k.weight: \(32, 16\) in the "
+                                                  r"file, \(32, 24\) expected.*describes another network"):
+        load_unet(tmp_path)
+
+
+def test_a_file_of_another_model_is_refused_whole(tmp_path, source):
+    write_config(tmp_path, source)
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2)}, tmp_path / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(CheckpointMismatch, match="1 unexpected .*No key of the file belongs to this UNet"):
         load_unet(tmp_path)
 
 
@@ -110,7 +141,7 @@ def test_unexpected_keys_fail_loudly(tmp_path, source):
     write_config(folder, source)
     extra = {**tensors(source), "down_blocks.0.first_frame_conv.weight": torch.zeros(4, 4, 1, 1)}
     save_file(extra, folder / "diffusion_pytorch_model.safetensors")
-    with pytest.raises(RuntimeError, match="first_frame_conv"):
+    with pytest.raises(CheckpointMismatch, match="1 unexpected .*first_frame_conv"):
         load_unet(folder)
 
 
