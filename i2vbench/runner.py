@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,19 +198,21 @@ class VideoWriter:
         self.store, self.summary = store, summary
         self.pool = ThreadPoolExecutor(max_workers=workers or min(4, _usable_cpus()),
                                        thread_name_prefix="i2vbench-video")
-        self.pending: list[tuple[Case, int, Future]] = []
+        self.pending: list[tuple[Case, int, float | None, Future]] = []
 
-    def submit(self, case: Case, seed: int, output: Video | str | Path) -> None:
+    def submit(self, case: Case, seed: int, output: Video | str | Path, seconds: float | None = None) -> None:
+        """Write ``output``; ``seconds``: the adapter's time for it, recorded with the video."""
         if isinstance(output, Video):  # the adapter may reuse its buffers for the next batch while this one is encoded
             output = Video(output.frames.copy(), output.fps)
-        self.pending.append((case, seed, self.pool.submit(_write_output, self.store.run_dir, case, output)))
+        future = self.pool.submit(_write_output, self.store.run_dir, case, output)
+        self.pending.append((case, seed, seconds, future))
 
     def record(self, leave: int = 0) -> None:
         """Wait for all but the newest ``leave`` videos and record them, oldest first; the first error of the
         disk (``OSError``) is raised once the others are recorded, any other fails only its case."""
         error = None
         while len(self.pending) > leave:
-            case, seed, future = self.pending[0]
+            case, seed, seconds, future = self.pending[0]
             try:
                 stored, sha, fps, t, h, w = future.result()
             except OSError as exc:  # a full disk, a lost mount: no later video would fare better, so the run stops
@@ -219,7 +222,7 @@ class VideoWriter:
                 self.store.record_failure(case.id, case.category, case.prompt, seed, reason)
                 self.summary.failed[case.id] = reason
             else:
-                self.store.record_video(case.id, case.category, case.prompt, seed, stored, sha, fps, t, h, w)
+                self.store.record_video(case.id, case.category, case.prompt, seed, stored, sha, fps, t, h, w, seconds)
                 self.summary.done += 1
             self.pending.pop(0)
         if error is not None:
@@ -334,7 +337,9 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
     seeds = [case_seed(plan.seed, c.id) for c in batch]
     reason = None
     try:
+        start = time.perf_counter()
         outputs = adapter.generate(batch, seeds=seeds)
+        seconds = (time.perf_counter() - start) / len(batch)
         if len(outputs) != len(batch):
             raise I2VBenchError(f"adapter {plan.card.adapter!r} returned {len(outputs)} videos for {len(batch)} cases")
     except (ConfigError, WeightsError):  # the whole run is misconfigured: no case can succeed
@@ -354,7 +359,7 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
         summary.failed[case.id] = reason
         return
     for case, seed, out in zip(batch, seeds, outputs):
-        writer.submit(case, seed, out)
+        writer.submit(case, seed, out, seconds if isinstance(out, Video) else None)  # files made elsewhere: no time
 
 
 def resolve_metrics(names: Sequence[str] | None, device: str, precision: str = "auto") -> list[Metric]:

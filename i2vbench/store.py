@@ -4,7 +4,9 @@ Plain tables, readable with any SQLite client::
 
     run(id=1, config TEXT json, fingerprint TEXT, created_at)
     cases(case_id PK, category, prompt, seed, status 'done'|'failed', error, updated_at)
-    videos(case_id PK, path, sha256, fps, num_frames, height, width, created_at)
+    videos(case_id PK, path, sha256, fps, num_frames, height, width, created_at,
+           gen_seconds: the adapter's time for the video (its batch's time over the batch size; NULL for videos
+           made elsewhere))
     metrics(metric PK, metric_group, status 'ran'|'skipped', reason, specs TEXT json, updated_at,
             precision 'fp32'|'bf16' of the scores)
     scores(case_id, metric, score, value, PK(case_id, score))
@@ -29,6 +31,8 @@ import pandas as pd
 from .errors import ConfigError
 
 STORE_NAME = "run.sqlite"
+#: (table, column, type) added since the first schema; older stores gain them when opened
+_ADDED_COLUMNS = (("metrics", "precision", "TEXT"), ("videos", "gen_seconds", "REAL"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (
@@ -54,7 +58,8 @@ CREATE TABLE IF NOT EXISTS videos (
     num_frames INTEGER,
     height INTEGER,
     width INTEGER,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    gen_seconds REAL
 );
 CREATE TABLE IF NOT EXISTS metrics (
     metric TEXT PRIMARY KEY,
@@ -136,14 +141,15 @@ class RunStore:
         """Bring a store written by an earlier version up to the current schema. A current store is only read;
         an old one is altered in a write transaction that checks again, so processes opening it together
         migrate it once."""
-        def missing(cur: sqlite3.Cursor) -> bool:
-            return "precision" not in {row[1] for row in cur.execute("PRAGMA table_info(metrics)")}
+        def missing(cur: sqlite3.Cursor) -> list[tuple[str, str, str]]:
+            return [(table, column, kind) for table, column, kind in _ADDED_COLUMNS
+                    if column not in {row[1] for row in cur.execute(f"PRAGMA table_info({table})")}]
 
         if not missing(self.conn.cursor()):
             return
         with self._transaction() as cur:
-            if missing(cur):
-                cur.execute("ALTER TABLE metrics ADD COLUMN precision TEXT")
+            for table, column, kind in missing(cur):
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @classmethod
     def open_existing(cls, run_dir: str | Path) -> "RunStore":
@@ -215,12 +221,13 @@ class RunStore:
         return dict(self.conn.execute("SELECT case_id, status FROM cases"))
 
     def record_video(self, case_id: str, category: str, prompt: str, seed: int, path: str, sha256: str,
-                     fps: float, num_frames: int, height: int, width: int) -> None:
+                     fps: float, num_frames: int, height: int, width: int, gen_seconds: float | None = None) -> None:
         now = time.time()
         self._tx([*self._forget_scores(case_id),  # a new video makes the case's old scores meaningless
             ("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, 'done', NULL, ?)", (case_id, category, prompt, seed, now)),
-            ("INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             (case_id, path, sha256, fps, num_frames, height, width, now)),
+            ("INSERT OR REPLACE INTO videos (case_id, path, sha256, fps, num_frames, height, width, created_at, "
+             "gen_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             (case_id, path, sha256, fps, num_frames, height, width, now, gen_seconds)),
         ])
 
     def video_changed(self, case_id: str, sha256: str, fps: float | None, num_frames: int | None,

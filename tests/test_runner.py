@@ -371,7 +371,7 @@ def test_a_video_leaves_the_writer_queue_only_once_it_is_recorded():
     with pytest.raises(KeyboardInterrupt):
         with VideoWriter(store, StageSummary(), workers=1) as writer:
             done = SimpleNamespace(result=lambda: ("videos/y.mp4", "cd" * 32, 8.0, 16, 64, 64))
-            writer.pending = [(cases[0], 0, _InterruptedOnce()), (cases[1], 0, done)]
+            writer.pending = [(cases[0], 0, None, _InterruptedOnce()), (cases[1], 0, None, done)]
             writer.record()  # interrupted while waiting for case0: leaving the block waits again and records both
     assert store.recorded == ["case0", "case1"] and writer.pending == []
 
@@ -386,7 +386,7 @@ def test_ctrl_c_while_the_last_videos_are_awaited_still_records_them():
     done = SimpleNamespace(result=lambda: ("videos/y.mp4", "cd" * 32, 8.0, 16, 64, 64))
     with pytest.raises(KeyboardInterrupt):
         with VideoWriter(store, StageSummary(), workers=1) as writer:
-            writer.pending = [(cases[0], 0, _InterruptedOnce()), (cases[1], 0, done)]
+            writer.pending = [(cases[0], 0, None, _InterruptedOnce()), (cases[1], 0, None, done)]
     # the block ended normally; the interrupt came while leaving it waited, and is raised once both are recorded
     assert store.recorded == ["case0", "case1"] and writer.pending == []
 
@@ -404,7 +404,7 @@ def test_a_second_ctrl_c_abandons_the_videos_still_awaited():
     case = SimpleNamespace(id="case0", category="c", prompt="p")
     with pytest.raises(KeyboardInterrupt):
         with VideoWriter(store, StageSummary(), workers=1) as writer:
-            writer.pending = [(case, 0, AlwaysInterrupted())]
+            writer.pending = [(case, 0, None, AlwaysInterrupted())]
     assert store.recorded == []  # not recorded: made again by the next run
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from helpers import make_suite
 
 SMALL = ["--set", "num_frames=4", "--set", "height=32", "--set", "width=32"]
@@ -35,3 +37,63 @@ def test_status_counts_videos_and_each_metrics_progress(cli, tmp_path, weight_ca
 def test_status_of_a_folder_that_is_no_run(cli, tmp_path):
     code, _, err = cli("status", tmp_path)
     assert code == 2 and "is not a run folder" in err
+
+
+def test_the_model_time_of_each_video_is_recorded_and_reported(cli, tmp_path, monkeypatch):
+    import sqlite3
+
+    import pandas as pd
+    from test_runner import write_card
+
+    monkeypatch.setenv("SLOW_STATIC_SECONDS", "0.3")
+    manifest = make_suite(tmp_path / "s", n=3)
+    card = write_card(tmp_path / "slow.yaml", "plugins:SlowStatic")
+    run = tmp_path / "r"
+    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", manifest, "--out", run,
+                       "--batch-size", "2", *SMALL)
+    assert code == 0, err
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        seconds = dict(conn.execute("SELECT case_id, gen_seconds FROM videos"))
+    # a batch's time over its size: cases 0 and 1 shared a 0.3 s call, case 2 had one to itself
+    assert 0.15 <= seconds["case0"] == seconds["case1"] < 0.15 + 0.5 and 0.3 <= seconds["case2"] < 0.3 + 0.5
+
+    median = sorted(seconds.values())[1]
+    out = cli("status", run)[1]
+    assert f"model time: {median:.2f} s per video (median of 3; {sum(seconds.values()):.1f} s in all)" in out
+    board = tmp_path / "lb.csv"
+    assert cli("leaderboard", run, "-o", board)[0] == 0
+    assert pd.read_csv(board)["seconds_per_video"].iloc[0] == pytest.approx(median, abs=0.005)
+
+
+def test_videos_made_elsewhere_have_no_model_time(cli, tmp_path):
+    import pandas as pd
+
+    manifest = make_suite(tmp_path / "s", n=2)
+    made = tmp_path / "made"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", manifest, "--out", made, *SMALL)[0] == 0
+    run = tmp_path / "elsewhere"
+    code, _, err = cli("--no-progress", "evaluate", "--videos", made / "videos", "--suite", manifest, "--out", run,
+                       "--metrics", "temporal_flickering")
+    assert code == 0, err
+    assert "model time" not in cli("status", run)[1]
+    assert "model time: " in cli("status", made)[1]
+    board = tmp_path / "lb.csv"
+    assert cli("leaderboard", run, "-o", board)[0] == 0
+    assert pd.isna(pd.read_csv(board)["seconds_per_video"].iloc[0])
+
+
+def test_a_store_from_before_model_times_opens_and_records_them(tmp_path):
+    import sqlite3
+
+    from i2vbench.store import RunStore
+
+    run = tmp_path / "old"
+    run.mkdir()
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        conn.execute("CREATE TABLE videos (case_id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL, "
+                     "fps REAL, num_frames INTEGER, height INTEGER, width INTEGER, created_at REAL NOT NULL)")
+        conn.execute("INSERT INTO videos VALUES ('a', 'videos/a.mp4', 'ab', 8, 16, 32, 32, 0)")
+    with RunStore(run) as store:
+        store.record_video("b", "x", "p", 0, "videos/b.mp4", "cd", 8, 16, 32, 32, gen_seconds=1.5)
+        times = store.table("videos").set_index("case_id")["gen_seconds"]
+    assert times.isna()["a"] and times["b"] == 1.5

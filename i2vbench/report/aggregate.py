@@ -57,7 +57,7 @@ class RunData:
     run_dir: Path
     config: dict
     cases: pd.DataFrame          # index case_id: category, prompt, seed, status, error
-    videos: pd.DataFrame         # index case_id: path, sha256, fps, num_frames, height, width
+    videos: pd.DataFrame         # index case_id: path, sha256, fps, num_frames, height, width, gen_seconds
     scores: dict[str, Score]     # by score name, every score of every metric the store knows
     skipped: dict[str, str]      # metric -> reason, for metrics recorded as skipped
     sums: pd.DataFrame           # index case_id, one column per score name: numerator of the dataset ratio
@@ -113,6 +113,27 @@ class RunData:
         if not self.ran(score) or score not in self._case_values or case_id not in self._case_values.index:
             return None
         return self.scores[score].display(self._case_values.at[case_id, score])
+
+
+@dataclass(frozen=True)
+class GenerationTime:
+    """The model's time for a run's videos, from the seconds recorded with each (its batch's time over the batch
+    size). The median stands for the run: the first batch of a compiled model includes minutes of compiling."""
+
+    median: float
+    total: float
+    videos: int
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f} s per video (median of {self.videos}; {self.total:.1f} s in all)"
+
+
+def generation_time(videos: pd.DataFrame) -> GenerationTime | None:
+    """``None`` when no video of the run was timed (videos made elsewhere, or a store from before timing)."""
+    seconds = videos["gen_seconds"].dropna() if "gen_seconds" in videos else pd.Series(dtype=float)
+    if seconds.empty:
+        return None
+    return GenerationTime(float(seconds.median()), float(seconds.sum()), len(seconds))
 
 
 def load_run(run_dir: str | Path) -> RunData:

@@ -29,7 +29,7 @@ from .plots import PlotSet, write_plots
 from .published import published_vbench_i2v
 
 THUMBNAIL = 256  # longest side of the embedded input images, in pixels
-BOARD_COLUMNS = ("model", "run", "suite", "videos", "failed", "scored", "score_errors")
+BOARD_COLUMNS = ("model", "run", "suite", "videos", "failed", "scored", "score_errors", "seconds_per_video")
 
 
 def esc(value: object) -> str:

@@ -14,6 +14,7 @@ from .aggregate import (
     VBENCH_COLUMNS,
     RunData,
     Score,
+    generation_time,
     group_members,
     group_score,
     labels,
@@ -24,7 +25,7 @@ from .aggregate import (
 )
 
 ID_COLUMNS = ("run", "model", "suite", "seed", "settings", "cases", "videos", "failed", "scored", "score_errors",
-              "skipped_metrics", "bf16_metrics")
+              "skipped_metrics", "bf16_metrics", "seconds_per_video")
 
 
 def case_counts(run: RunData, cases: Iterable[str] | None = None) -> dict[str, int]:
@@ -70,7 +71,8 @@ def leaderboard_tables(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFr
         skipped = ";".join(sorted(run.skipped))
         rows.append({"run": run.name, "model": label, "suite": run.suite, "seed": run.generation.get("seed"),
                      "settings": settings_text(run), **case_counts(run), "skipped_metrics": skipped,
-                     "bf16_metrics": ";".join(sorted(m for m, p in run.precisions.items() if p == "bf16"))})
+                     "bf16_metrics": ";".join(sorted(m for m, p in run.precisions.items() if p == "bf16")),
+                     "seconds_per_video": getattr(generation_time(run.videos), "median", None)})
         values.append(score_values(run, scores))
         for category, ids in run.cases.groupby("category", dropna=False, sort=True).groups.items():
             cat_rows.append({"run": run.name, "model": label, "suite": run.suite,

@@ -7,6 +7,7 @@ import json
 
 from ..store import RunStore
 from ..suite import load_suite, recorded_manifest
+from .aggregate import generation_time
 
 #: Failures and errors listed by name before the rest are only counted.
 SHOWN = 5
@@ -42,6 +43,9 @@ def run_status(store: RunStore) -> list[str]:
     suite = f"{total} cases in the suite: " if total is not None else ""
     lines.append(f"videos: {suite}{len(done)} made, {len(failed)} failed{left}")
     lines += _listed(list(zip(failed["case_id"], failed["error"].fillna(""))), "  ", "failed ", "cases")
+    timed = generation_time(store.table("videos"))
+    if timed is not None:
+        lines.append(f"model time: {timed}")
     errors = store.table("metric_errors")
     info = store.metric_info()
     if not info:
