@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -63,7 +64,9 @@ class ConsistI2VPipeline:
         if missing:
             raise FileNotFoundError(f"{path} is not a ConsistI2V folder: missing {', '.join(missing)}/")
         unet = load_unet(path / "unet", dtype=dtype, device=device)
-        vae = AutoencoderKL.from_pretrained(path / "vae", torch_dtype=dtype).to(device).eval()
+        # diffusers' fast loading needs accelerate, and without it prints a warning on every load
+        vae = AutoencoderKL.from_pretrained(path / "vae", torch_dtype=dtype,
+                                            low_cpu_mem_usage=find_spec("accelerate") is not None).to(device).eval()
         text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", torch_dtype=dtype).to(device).eval()
         tokenizer = CLIPTokenizer.from_pretrained(path / "tokenizer")
         return cls(unet, vae, text_encoder, tokenizer, scheduler_from_config(path / "scheduler"))
