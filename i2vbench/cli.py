@@ -189,8 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "which precision, with which errors, or why it was skipped. Loads no model.")
     p.add_argument("run", help="run folder")
 
-    p = sub.add_parser("list", help="list models, metrics or suites")
+    p = sub.add_parser("list", help="list models, metrics or suites",
+                       description="List models, metrics or suites; 'list models NAME' shows one model's card and "
+                                   "every setting it takes, with its default and what it means.")
     p.add_argument("what", choices=["models", "metrics", "suites"])
+    p.add_argument("name", nargs="?", help="with models: the model to show in full (a card name or YAML path)")
 
     p = sub.add_parser("weights", help="download pretrained weights into the cache, or check which are there",
                        description="Weights go to the Hugging Face cache (HF_HOME) or $I2VBENCH_CACHE. Nothing else "
@@ -402,8 +405,41 @@ def cmd_status(args: argparse.Namespace) -> None:
         print("\n".join(run_status(store)))
 
 
+def _model_details(model: str) -> list[str]:
+    """One model in full: what it is, where its card and weights are, and every setting with its default."""
+    from .registry import find_card, setting_notes
+    from .runner import adapter_class
+
+    card = find_card(model)
+    cls = adapter_class(card)
+    settings = cls.resolve_settings(card.settings)
+    lines = [f"{card.name}: {card.description or cls.description}",
+             f"  adapter {card.adapter} ({cls.requirements}); default batch {cls.default_batch_size}"
+             + (f"; card {card.path}" if card.path else "")]
+    lines += [f"  {label}: {value}" for label, value in
+              (("paper", card.paper), ("licence", card.licence), ("weights", card.weights)) if value]
+    notes = setting_notes(card)
+    width = max(len(k) for k in settings) if settings else 0
+    lines.append("settings (override with --set KEY=VALUE):" if settings else "settings: none")
+    for key, value in settings.items():
+        note = f"  # {notes[key]}" if notes.get(key) else ""
+        lines.append(f"  {key:<{width}}  {_as_set_value(value)}{note}")
+    return lines
+
+
+def _as_set_value(value: object) -> str:
+    """A default as it would be written after ``--set KEY=`` (YAML's spelling: null, true, "")."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return '""' if value == "" else str(value)
+
+
 def cmd_list(args: argparse.Namespace) -> None:
-    if args.what == "models":
+    if args.name and args.what != "models":
+        raise ConfigError(f"'i2vbench list {args.what}' takes no name; 'i2vbench list models NAME' shows one model")
+    if args.name:
+        print("\n".join(_model_details(args.name)))
+    elif args.what == "models":
         from .registry import list_cards
         from .runner import adapter_class
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import import_module
@@ -105,6 +106,33 @@ def list_cards(broken: dict[Path, str] | None = None) -> dict[str, ModelCard]:
     for name in plugin_targets(ADAPTER_GROUP):
         cards.setdefault(name, ModelCard(name=name, adapter=name))
     return cards
+
+
+_SETTING_LINE = re.compile(r"^\s+(\w+):[^#]*#\s?(.*)$")
+_COMMENT_LINE = re.compile(r"^\s+#\s?(.*)$")
+
+
+def setting_notes(card: ModelCard) -> dict[str, str]:
+    """The comment beside each setting of a YAML card (continued on the comment-only lines below it), so that
+    a card's explanations can be shown with its settings; empty for cards without a file."""
+    if card.path is None or not card.path.is_file():
+        return {}
+    notes: dict[str, str] = {}
+    key, in_settings = None, False
+    for line in card.path.read_text().splitlines():
+        if not line.startswith((" ", "\t")):
+            in_settings, key = line.startswith("settings:"), None
+            continue
+        if not in_settings:
+            continue
+        if (setting := _SETTING_LINE.match(line)) is not None:
+            key = setting.group(1)
+            notes[key] = setting.group(2).strip()
+        elif key is not None and (comment := _COMMENT_LINE.match(line)) is not None:
+            notes[key] = f"{notes[key]} {comment.group(1).strip()}".strip()
+        else:
+            key = None
+    return notes
 
 
 def find_card(model: str) -> ModelCard:

@@ -247,6 +247,30 @@ def test_list_commands(cli):
     assert code == 0 and "i2vbench-mini" in out
 
 
+def test_one_model_is_shown_with_every_setting_its_default_and_its_note(cli, tmp_path, monkeypatch):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "mine.yaml").write_text(
+        "adapter: camera\ndescription: my camera\npaper: https://example.org/p\nsettings:\n"
+        "  fps: 4            # slow, to look at\n  motion: zoom_in   # in, not out:\n"
+        "                    # zooms show the subject best\n  speed: 0.5\nlicence: MIT\n")
+    monkeypatch.setenv("I2VBENCH_MODEL_PATH", str(cards))
+    code, out, err = cli("list", "models", "mine")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "mine: my camera" and f"card {cards / 'mine.yaml'}" in lines[1]
+    assert "  paper: https://example.org/p" in lines and "  licence: MIT" in lines
+    settings = {line.split()[0]: line.split(None, 1)[1] for line in lines[lines.index(
+        "settings (override with --set KEY=VALUE):") + 1:]}
+    assert settings["fps"] == "4  # slow, to look at"
+    assert settings["motion"] == "zoom_in  # in, not out: zooms show the subject best"  # continued comment
+    assert settings["speed"] == "0.5" and settings["num_frames"] == "16"  # card value; the toolkit's default
+    code, _, err = cli("list", "metrics", "mine")
+    assert code == 2 and "'i2vbench list models NAME' shows one model" in err
+    code, _, err = cli("list", "models", "nope")
+    assert code == 2 and "unknown model 'nope'" in err
+
+
 @pytest.fixture
 def slow_writes(monkeypatch):
     """Video writing takes 0.3 s and notes when each video is done; ``fail`` names cases whose write fails."""
