@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import torch
 from safetensors.torch import load_file
@@ -75,7 +75,7 @@ def check_state_dict(state: Mapping[str, torch.Tensor], model: torch.nn.Module, 
     if reshaped:
         parts.append(f"{len(reshaped)} of another shape (e.g. {'; '.join(reshaped[:_EXAMPLES])})")
     raise CheckpointMismatch(f"the UNet weights in {source} do not fit the ConsistI2V UNet built from {config}: "
-                             f"{', '.join(parts)}. {_mismatch_hint(missing, unexpected, reshaped, len(expected))}")
+                             f"{', '.join(parts)}. {_mismatch_hint(missing, unexpected, reshaped, expected.keys())}")
 
 
 def _module_kind(key: str) -> str:
@@ -88,13 +88,16 @@ def _module_kind(key: str) -> str:
     return parts[0]
 
 
-def _mismatch_hint(missing: list[str], unexpected: list[str], reshaped: list[str], total: int) -> str:
-    if len(missing) == total:
+def _mismatch_hint(missing: list[str], unexpected: list[str], reshaped: list[str], expected: Iterable[str]) -> str:
+    expected = set(expected)
+    if len(missing) == len(expected):
         return ("No key of the file belongs to this UNet: point at a ConsistI2V UNet in diffusers layout "
                 "(`i2vbench weights fetch consisti2v` downloads the released one).")
     if missing and not unexpected and not reshaped and {_module_kind(k) for k in missing} <= _VIDEO_ONLY_MODULES:
-        return ("Only ConsistI2V's temporal layers are missing: these look like the weights of an image UNet "
-                "(Stable Diffusion 2.1), not of ConsistI2V.")
+        if set(missing) == {k for k in expected if _module_kind(k) in _VIDEO_ONLY_MODULES}:
+            return ("Every temporal layer is missing and nothing else: these look like the weights of an image "
+                    "UNet (Stable Diffusion 2.1), not of ConsistI2V.")
+        return "Only temporal layers are missing: the file is incomplete, or was saved without some of them."
     if reshaped:
         return ("The config.json beside the weights describes another network than they hold (compare "
                 "block_out_channels, attention_head_dim, cross_attention_dim with the file).")

@@ -102,6 +102,12 @@ def test_image_unet_weights_are_named_as_such(tmp_path, source):
     assert "tempo_attns" in message and "conv3ds" in message and "frame_stride_embedding 4" in message
     assert len(message) < 1000  # counts by module and a few examples, not every key
 
+    no_temporal_attention = {k: v for k, v in tensors(source).items() if "tempo_attns" not in k}
+    save_file(no_temporal_attention, tmp_path / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(CheckpointMismatch, match=r"missing \(tempo_attns \d+;.*Only temporal layers are missing: "
+                                                  r"the file is incomplete"):
+        load_unet(tmp_path)
+
 
 def test_weights_of_another_size_than_their_config_say_so(tmp_path, source):
     write_config(tmp_path, source)
