@@ -60,12 +60,12 @@ fi
 for stage in "${stages[@]}"; do
     case $stage in
         tests)
-            run_stage tests "${TESTS_TIMEOUT:-240}" "$PYTHON" -m pytest -q -p no:cacheprovider -rs \
+            run_stage tests "${TESTS_TIMEOUT:-180}" "$PYTHON" -m pytest -q -p no:cacheprovider -rs \
                 tests/consisti2v/test_ci2v_temporal_kernel.py tests/consisti2v/test_ci2v_sampling.py \
                 tests/test_consisti2v_adapter.py -k "cuda or bf16" ;;
         speed)
             # shellcheck disable=SC2086  # SPEED_ARGS is a list of options
-            run_stage speed "${SPEED_TIMEOUT:-330}" "$PYTHON" benchmarks/consisti2v_speed.py --batches 8 \
+            run_stage speed "${SPEED_TIMEOUT:-420}" "$PYTHON" benchmarks/consisti2v_speed.py --batches 8 \
                 --reference-batch 0 --compile-batches 8 --repeats 1 --layout channels_last ${SPEED_ARGS:-} ;;
         layers)
             # shellcheck disable=SC2086
