@@ -43,3 +43,10 @@ def url_weight_path(cache: Path, name: str, filename: str) -> Path:
     path = cache / "i2vbench" / name / filename
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_card(path: Path, adapter: str, **settings) -> Path:
+    """A model card for ``adapter`` (a registered name or ``module:Class``) with these settings."""
+    path.write_text(json.dumps({"name": path.stem, "adapter": adapter, "settings": settings}))
+    return path
+

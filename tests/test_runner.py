@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import REPO, make_suite
+from helpers import REPO, make_suite, write_card
 
 from i2vbench.store import RunStore
 
@@ -25,11 +25,6 @@ SMALL = ["--set", "num_frames=6", "--set", "height=64", "--set", "width=64"]
 def rows(run: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(run / "run.sqlite") as conn:
         return conn.execute(sql).fetchall()
-
-
-def write_card(path: Path, adapter: str, **settings) -> Path:
-    path.write_text(json.dumps({"name": path.stem, "adapter": adapter, "settings": settings}))
-    return path
 
 
 def test_static_run_on_the_mini_suite(cli, tmp_path):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
+import pandas as pd
 import pytest
+from helpers import make_suite, write_card
 
-from helpers import make_suite
+from i2vbench.store import RunStore
 
 SMALL = ["--set", "num_frames=4", "--set", "height=32", "--set", "width=32"]
 
@@ -40,11 +43,6 @@ def test_status_of_a_folder_that_is_no_run(cli, tmp_path):
 
 
 def test_the_model_time_of_each_video_is_recorded_and_reported(cli, tmp_path, monkeypatch):
-    import sqlite3
-
-    import pandas as pd
-    from test_runner import write_card
-
     monkeypatch.setenv("SLOW_STATIC_SECONDS", "0.3")
     manifest = make_suite(tmp_path / "s", n=3)
     card = write_card(tmp_path / "slow.yaml", "plugins:SlowStatic")
@@ -66,8 +64,6 @@ def test_the_model_time_of_each_video_is_recorded_and_reported(cli, tmp_path, mo
 
 
 def test_videos_made_elsewhere_have_no_model_time(cli, tmp_path):
-    import pandas as pd
-
     manifest = make_suite(tmp_path / "s", n=2)
     made = tmp_path / "made"
     assert cli("--no-progress", "generate", "--model", "static", "--suite", manifest, "--out", made, *SMALL)[0] == 0
@@ -83,10 +79,6 @@ def test_videos_made_elsewhere_have_no_model_time(cli, tmp_path):
 
 
 def test_a_store_from_before_model_times_opens_and_records_them(tmp_path):
-    import sqlite3
-
-    from i2vbench.store import RunStore
-
     run = tmp_path / "old"
     run.mkdir()
     with sqlite3.connect(run / "run.sqlite") as conn:
