@@ -102,6 +102,8 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--categories", action="append", help="only these categories (comma-separated, repeatable)")
     p.add_argument("--batch-size", type=positive_int, help="cases per generate call (default: the adapter's)")
     p.add_argument("--videos", help="folder of videos for the 'videos' model (same as --set dir=DIR)")
+    p.add_argument("--weights", metavar="DIR", help="a local copy of the model's weights, such as the ConsistI2V "
+                   "folder (same as --set weights=DIR; default: the Hugging Face cache)")
     p.add_argument("--force", action="store_true",
                    help="discard what the run folder holds (videos, rows, scores) and redo everything")
 
@@ -259,6 +261,8 @@ def _generation(args: argparse.Namespace):
     overrides = typed_settings(parse_settings(args.settings), {**cls.known_settings(), **card.settings})
     if args.videos:
         overrides["dir"] = str(Path(args.videos).resolve())
+    if args.weights:
+        overrides["weights"] = str(Path(args.weights).expanduser().resolve())
     plan = runner.make_plan(card, overrides, suite, args.seed)
     run_dir = runner.run_dir_for(args.out, card.name, suite)
     shard = current_shard()

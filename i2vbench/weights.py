@@ -54,7 +54,7 @@ WEIGHTS: dict[str, WeightSpec] = {
             licence="MIT",
             used_by=("consisti2v",),
             note="UNet, VAE, text encoder, tokenizer and scheduler config (diffusers layout)",
-            local_copy="--set weights=DIR (a local copy of the repository)",
+            local_copy="--weights DIR (a local copy of the repository)",
         ),
         WeightSpec(
             name="dino_vitb16",

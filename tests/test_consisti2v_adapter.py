@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,14 +118,16 @@ def test_missing_weights_stop_the_run_with_the_fetch_command(cli, tmp_path, monk
 def test_cli_run_records_every_setting(cli, tmp_path, tiny_folder):
     run = tmp_path / "ci2v"
     code, out, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", run, "--cases", "astronaut",
-                         "--set", f"weights={tiny_folder}", "--set", "steps=2", "--set", "dtype=float32",
+                         "--weights", tiny_folder, "--set", "steps=2", "--set", "dtype=float32",
                          "--set", "device=cpu", "--set", "height=64", "--set", "width=64", "--metrics", "frame0_fidelity")
     assert code == 0, err
     with sqlite3.connect(run / "run.sqlite") as conn:
         import json
 
-        settings = json.loads(conn.execute("SELECT config FROM run").fetchone()[0])["generation"]["settings"]
+        config = json.loads(conn.execute("SELECT config FROM run").fetchone()[0])
+        settings = config["generation"]["settings"]
         assert settings["steps"] == 2 and settings["guidance_scale_txt"] == 7.5 and settings["frameinit_noise_level"] == 850
+        assert config["runtime"]["weights"] == str(Path(tiny_folder).resolve())  # --weights DIR: the weights setting
         assert conn.execute("SELECT num_frames, height, width FROM videos").fetchone() == (16, 64, 64)
 
 
@@ -238,8 +241,10 @@ def test_a_model_that_cannot_load_stops_the_run_once_with_the_reason(cli, tmp_pa
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
     (weights / "vae").rmdir()
     code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r2",
-                       "--set", f"weights={weights}", "--set", "device=cpu")
+                       "--weights", weights, "--set", "device=cpu")
     assert code == 2 and "missing vae/" in err
+    code, _, err = cli("--no-progress", "run", "--model", "static", "--out", tmp_path / "r3", "--weights", weights)
+    assert code == 2 and "model 'static' has no setting 'weights'" in err
 
 
 def _recording_sampler(monkeypatch):

@@ -126,7 +126,7 @@ class ConsistI2VAdapter(Adapter):
             folder = Path(self.settings["weights"]).expanduser()
             missing = [f"{d}/" for d in COMPONENTS if not (folder / d).is_dir()]
             if missing:
-                raise ConfigError(f"--set weights={folder}: expected the diffusers folder with "
+                raise ConfigError(f"weights {folder}: expected the diffusers folder with "
                                   f"{' '.join(f'{d}/' for d in COMPONENTS)} in it; missing {' '.join(missing)}")
             return folder
         return weights.locate("consisti2v")
