@@ -58,7 +58,13 @@ class DDIMScheduler:
         return a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * eps
 
     def add_noise(self, x: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
-        """Forward diffusion ``sqrt(a_t) x + sqrt(1 - a_t) eps``; ``t`` a number or one per batch item."""
-        table = self.alphas_cumprod.to(device=x.device, dtype=x.dtype)
-        a_t = table[torch.as_tensor(t, device=x.device).long()].reshape(-1, *([1] * (x.ndim - 1)))
+        """Forward diffusion ``sqrt(a_t) x + sqrt(1 - a_t) eps``; ``t`` a number or one per batch item.
+
+        A number looks its alpha-bar up on the CPU, as :meth:`step` does (a 0-dim index tensor on the GPU would
+        be read back to the host, waiting for the GPU)."""
+        if isinstance(t, int):
+            a_t = self.alphas_cumprod[t].to(x.dtype)
+        else:
+            table = self.alphas_cumprod.to(device=x.device, dtype=x.dtype)
+            a_t = table[t.to(x.device).long()].reshape(-1, *([1] * (x.ndim - 1)))
         return a_t**0.5 * x + (1 - a_t) ** 0.5 * eps

@@ -16,6 +16,7 @@ from i2vbench.consisti2v import (
     frameinit,
     initial_noise,
     low_pass_filter,
+    kernels,
     sample_latents,
 )
 
@@ -206,3 +207,38 @@ def test_denoising_on_cuda_never_waits_for_the_gpu(dtype):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert moves == [[]] * 4
+
+
+@pytest.mark.skipif(not torch.backends.cuda.is_built() or kernels.triton is None,
+                    reason="this torch has no CUDA support (or no Triton) to imitate a GPU with")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("guidance_scale_img", [1.0, 2.0])  # text CFG (shared first layers); text + image CFG
+def test_the_gpu_path_runs_on_a_fake_cuda_device(dtype, guidance_scale_img, monkeypatch):
+    """Fake tensors stand in for a GPU without one: every operation checks devices and dtypes as on CUDA, and
+    reading a device value on the host fails. So a tensor left on the CPU, a dtype clash in half precision or a
+    host read anywhere in sampling (FrameInit included) fails here instead of on a GPU; and the fused temporal
+    kernel, which only half-precision CUDA tensors take, is the path taken for them (float32 takes SDPA's)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from i2vbench.consisti2v import ConsistI2VUNet, attention
+
+    monkeypatch.setattr(attention, "_WINDOW_POSITIONS", {})  # indices cached per device: fake ones stay here
+    kernel, dtypes = attention.temporal_window_attention, []
+    monkeypatch.setattr(attention, "temporal_window_attention",
+                        lambda q, *args, **kwargs: dtypes.append(q.dtype) or kernel(q, *args, **kwargs))
+    with FakeTensorMode():
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)  # made in half precision: a fake module cannot be converted afterwards
+        try:
+            with torch.device("cuda"):
+                unet = ConsistI2VUNet(small_config()).eval()
+        finally:
+            torch.set_default_dtype(default)
+        z1 = torch.randn((2, 4, 1, H, W), device="cuda")
+        text = torch.randn((2, 77, 16), device="cuda", dtype=dtype)
+        config = SamplingConfig(num_inference_steps=2, guidance_scale_img=guidance_scale_img)
+        out = sample_latents(unet, z1, text, text[:1], config=config)
+    assert (out.device.type, out.dtype, tuple(out.shape)) == ("cuda", torch.float32, (2, 4, 16, H, W))
+    temporal_layers = sum(isinstance(m, attention.TemporalSelfAttention) for m in unet.modules())
+    in_kernel = dtype in (torch.bfloat16, torch.float16)
+    assert dtypes == [dtype] * (2 * temporal_layers) * in_kernel  # every temporal self-attention of both steps
