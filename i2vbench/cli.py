@@ -348,7 +348,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         folder = Path(args.videos)
         ns = argparse.Namespace(model="videos", suite=args.suite or DEFAULT_SUITE, out=args.out or f"runs/videos-{folder.resolve().name}",
                                 settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
-                                batch_size=None, videos=args.videos, force=args.force, no_progress=args.no_progress)
+                                batch_size=None, videos=args.videos, weights=None, force=args.force, no_progress=args.no_progress)
         store, suite, _ = _generation(ns)  # cases without a video are reported there, not failures
     else:
         store = RunStore.open_existing(args.run)
