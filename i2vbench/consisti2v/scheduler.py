@@ -62,8 +62,8 @@ class DDIMScheduler:
 
         A number looks its alpha-bar up on the CPU, as :meth:`step` does (a 0-dim index tensor on the GPU would
         be read back to the host, waiting for the GPU)."""
-        if isinstance(t, int):
-            a_t = self.alphas_cumprod[t].to(x.dtype)
+        if not isinstance(t, torch.Tensor):
+            a_t = self.alphas_cumprod[int(t)].to(x.dtype)
         else:
             table = self.alphas_cumprod.to(device=x.device, dtype=x.dtype)
             a_t = table[t.to(x.device).long()].reshape(-1, *([1] * (x.ndim - 1)))
