@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Collection, Mapping
 
 import torch
 from safetensors.torch import load_file
@@ -88,13 +88,13 @@ def _module_kind(key: str) -> str:
     return parts[0]
 
 
-def _mismatch_hint(missing: list[str], unexpected: list[str], reshaped: list[str], expected: Iterable[str]) -> str:
-    expected = set(expected)
+def _mismatch_hint(missing: list[str], unexpected: list[str], reshaped: list[str], expected: Collection[str]) -> str:
     if len(missing) == len(expected):
         return ("No key of the file belongs to this UNet: point at a ConsistI2V UNet in diffusers layout "
                 "(`i2vbench weights fetch consisti2v` downloads the released one).")
-    if missing and not unexpected and not reshaped and {_module_kind(k) for k in missing} <= _VIDEO_ONLY_MODULES:
-        if set(missing) == {k for k in expected if _module_kind(k) in _VIDEO_ONLY_MODULES}:
+    video_only = {key for key in expected if _module_kind(key) in _VIDEO_ONLY_MODULES}
+    if missing and not unexpected and not reshaped and set(missing) <= video_only:
+        if set(missing) == video_only:
             return ("Every temporal layer is missing and nothing else: these look like the weights of an image "
                     "UNet (Stable Diffusion 2.1), not of ConsistI2V.")
         return "Only temporal layers are missing: the file is incomplete, or was saved without some of them."
