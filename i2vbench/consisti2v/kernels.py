@@ -18,6 +18,7 @@ and without Triton.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Optional
@@ -126,14 +127,18 @@ def _launch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor
     block_p = next(p for p in (4, 2, 1) if hw % p == 0)
     grid = (heads, hw // block_p, bf // n_frames)
     rotate = cos is not None
-    _window_attention_kernel[grid](
-        q, k, v, cos if rotate else q, sin if rotate else q, out, hw, height, width, channels, head_dim,
-        1.0 / math.sqrt(head_dim),
-        N_FRAMES=n_frames, FRAMES_PAD=max(16, triton.next_power_of_2(n_frames)),
-        KEYS_PAD=max(16, triton.next_power_of_2(n_frames + WINDOW)), D_PAD=max(16, triton.next_power_of_2(head_dim)),
-        PAIRS_PAD=max(16, triton.next_power_of_2(head_dim // 2)), ROTATE=rotate, BLOCK_P=block_p,
-        num_warps=NUM_WARPS,
-    )
+    # Triton launches on the current CUDA device, not the tensors' one: on cuda:1 (torchrun, --set device=cuda:1)
+    # the kernel would otherwise run on cuda:0's stream with cuda:1's pointers
+    with torch.cuda.device(q.device) if q.is_cuda else contextlib.nullcontext():
+        _window_attention_kernel[grid](
+            q, k, v, cos if rotate else q, sin if rotate else q, out, hw, height, width, channels, head_dim,
+            1.0 / math.sqrt(head_dim),
+            N_FRAMES=n_frames, FRAMES_PAD=max(16, triton.next_power_of_2(n_frames)),
+            KEYS_PAD=max(16, triton.next_power_of_2(n_frames + WINDOW)),
+            D_PAD=max(16, triton.next_power_of_2(head_dim)),
+            PAIRS_PAD=max(16, triton.next_power_of_2(head_dim // 2)), ROTATE=rotate, BLOCK_P=block_p,
+            num_warps=NUM_WARPS,
+        )
     return out
 
 

@@ -200,8 +200,10 @@ def check_request(request: VideoRequest, latent_frames: int) -> None:
         raise ValueError("camera motion guides one 16-frame chunk (the reference has no camera motion for "
                          "autoregressive videos, and later chunks would stand still): use 16 frames with it")
     sampling, timesteps = request.sampling, NUM_TRAIN_TIMESTEPS
-    if not 1 <= sampling.num_inference_steps <= timesteps:
-        raise ValueError(f"steps must be from 1 to {timesteps}; got {sampling.num_inference_steps}")
+    most = DDIMScheduler().max_inference_steps
+    if not 1 <= sampling.num_inference_steps <= most:
+        raise ValueError(f"steps must be from 1 to {most} (the released setting is 50); got "
+                         f"{sampling.num_inference_steps}")
     if request.decode_chunk < 1:
         raise ValueError(f"decode_chunk (frames per VAE decoder call) must be at least 1; got {request.decode_chunk}")
     if not sampling.frame_stride >= 1:

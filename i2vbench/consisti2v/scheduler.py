@@ -29,11 +29,17 @@ class DDIMScheduler:
         self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
         self.final_alpha_cumprod = torch.tensor(1.0)
 
+    @property
+    def max_inference_steps(self) -> int:
+        """The most steps "leading" spacing allows: with one timestep per step the offset pushes the first one
+        past the table (diffusers' DDIM fails at 1000 steps the same way, midway through sampling)."""
+        return self.num_train_timesteps - self.steps_offset
+
     def timesteps(self, num_inference_steps: int) -> list[int]:
         """"leading" spacing: ``[0, r, 2r, ...]`` reversed plus the offset (50 steps: 981 ... 1)."""
-        if not 1 <= num_inference_steps <= self.num_train_timesteps:
+        if not 1 <= num_inference_steps <= self.max_inference_steps:
             raise ValueError(
-                f"num_inference_steps must be in [1, {self.num_train_timesteps}]; got {num_inference_steps}"
+                f"num_inference_steps must be in [1, {self.max_inference_steps}]; got {num_inference_steps}"
             )
         ratio = self.num_train_timesteps // num_inference_steps
         return [i * ratio + self.steps_offset for i in reversed(range(num_inference_steps))]

@@ -105,8 +105,8 @@ def test_decoded_pixels_are_truncated_to_uint8_as_the_reference_saves_them(level
 
 @pytest.mark.parametrize("request_, message", [
     (VideoRequest(sampling=SamplingConfig(frame_stride=0)), "frame_stride must be at least 1"),
-    (VideoRequest(sampling=SamplingConfig(num_inference_steps=0)), "steps must be from 1 to 1000"),
-    (VideoRequest(sampling=SamplingConfig(num_inference_steps=1001)), "steps must be from 1 to 1000"),
+    (VideoRequest(sampling=SamplingConfig(num_inference_steps=0)), "steps must be from 1 to 999"),
+    (VideoRequest(sampling=SamplingConfig(num_inference_steps=1000)), "steps must be from 1 to 999"),
     (VideoRequest(decode_chunk=0), "decode_chunk .* at least 1"),
 ])
 def test_settings_out_of_range_are_refused(request_, message):

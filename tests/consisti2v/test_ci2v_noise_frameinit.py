@@ -78,5 +78,16 @@ def test_add_noise_accepts_one_timestep_per_batch_item():
 
 
 def test_timesteps_reject_impossible_step_counts():
-    with pytest.raises(ValueError, match=r"\[1, 1000\]"):
+    with pytest.raises(ValueError, match=r"\[1, 999\]"):
         DDIMScheduler().timesteps(0)
+    with pytest.raises(ValueError, match=r"\[1, 999\]"):  # the offset would start at timestep 1000
+        DDIMScheduler().timesteps(1000)
+
+
+@pytest.mark.parametrize("steps", [499, 500, 501, 998, 999])
+def test_every_allowed_step_count_stays_inside_the_table(steps):
+    scheduler = DDIMScheduler()
+    x = torch.ones(1, 2)
+    for t in scheduler.timesteps(steps):
+        x = scheduler.step(torch.zeros_like(x), t, x, scheduler.previous_timestep(t, steps))
+    assert torch.isfinite(x).all()

@@ -130,3 +130,48 @@ def test_fused_kernel_bf16_on_cuda(channels, latent):
         fast_inside = attn(x.bfloat16(), geometry).double()
     assert ((fast - full).norm() / full.norm()).item() < 2e-2
     assert ((fast_inside - full).norm() / full.norm()).item() < 2e-2
+
+
+def test_the_kernel_launches_on_the_device_of_its_tensors(monkeypatch):
+    """Triton launches on the current CUDA device; a model on cuda:1 must make that its tensors' device first."""
+    if kernels.triton is None:
+        pytest.skip("Triton is not installed (a CPU-only torch)")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    current = ["cuda:0"]
+    launched_on: list[str] = []
+
+    class _Device:  # stands in for torch.cuda.device, which needs a real GPU
+        def __init__(self, device):
+            self.device, self.before = str(device), None
+
+        def __enter__(self):
+            self.before, current[0] = current[0], self.device
+
+        def __exit__(self, *exc):
+            current[0] = self.before
+
+    class _Kernel:
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: launched_on.append(current[0])
+
+    monkeypatch.setattr(torch.cuda, "device", _Device)
+    monkeypatch.setattr(kernels, "_window_attention_kernel", _Kernel())
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        q = torch.empty(16, 9, 8, dtype=torch.bfloat16, device="cuda:1")
+        kernels._launch(q, q, q, None, None, 16, 3, 3, 2)
+    assert launched_on == ["cuda:1"] and current == ["cuda:0"]
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs (the kernel on the second one)")
+def test_fused_kernel_runs_on_a_second_gpu():
+    device = torch.device("cuda", torch.cuda.device_count() - 1)
+    attn = TemporalSelfAttention(64, 8).to(device)
+    geometry = VideoGeometry(16, 4, 4)
+    x = torch.randn(16, 16, 64, device=device)
+    with torch.no_grad():
+        full = attn(x, geometry).double()
+        fast = attn.bfloat16()(x.bfloat16(), geometry).double()
+    torch.cuda.synchronize(device)
+    assert torch.cuda.current_device() != device.index
+    assert ((fast - full).norm() / full.norm()).item() < 1e-2
