@@ -72,10 +72,12 @@ class RunPlan:
     suite: Suite
     seed: int
     runtime_keys: tuple[str, ...] = ()
+    #: the adapter's :meth:`~i2vbench.adapters.base.Adapter.weights_identity` (filled by :func:`make_adapter`)
+    weights: dict[str, str] = field(default_factory=dict)
 
     def generation_config(self) -> dict[str, Any]:
         """What the videos depend on (runtime-only settings such as the device or chunk sizes excluded)."""
-        return {
+        config = {
             "model": self.card.name,
             "adapter": self.card.adapter,
             "settings": {k: v for k, v in self.settings.items() if k not in self.runtime_keys},
@@ -83,6 +85,9 @@ class RunPlan:
             "suite": self.suite.name,
             "suite_manifest_sha256": file_sha256(self.suite.manifest),
         }
+        if self.weights:  # only where there are weights, so that the other runs' fingerprints stay as they were
+            config["weights"] = self.weights
+        return config
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.generation_config(), sort_keys=True, default=str).encode()).hexdigest()
@@ -140,8 +145,11 @@ def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
 
 
 def make_adapter(plan: RunPlan) -> Adapter:
-    """The plan's adapter (which checks its settings, paths and weights before anything is written)."""
-    return adapter_class(plan.card)(**plan.settings)
+    """The plan's adapter (which checks its settings, paths and weights before anything is written); the weights
+    it found become part of the plan."""
+    adapter = adapter_class(plan.card)(**plan.settings)
+    plan.weights = adapter.weights_identity()
+    return adapter
 
 
 def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, progress: bool = True,

@@ -93,6 +93,10 @@ CREATE TABLE IF NOT EXISTS metric_errors (
 """
 
 
+#: parts of a run's configuration that older stores lack: ``weights``, the digest of the model's weights
+_RECORDED_SINCE = ("weights",)
+
+
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested dicts (``settings.width``)."""
     out = []
@@ -199,18 +203,29 @@ class RunStore:
     def init_run(self, config: dict, fingerprint: str) -> None:
         """Record the configuration of a new run; refuse a folder holding a different one."""
         existing = self.fingerprint()
+        if existing is not None and existing != fingerprint and not self._holds_results():
+            # a run that stopped before making anything (a model that would not load, say) binds nobody to its
+            # configuration: the corrected command takes the folder over, dropping the failures recorded under it
+            self.reset()
+            existing = None
         if existing is None:
             self._tx([("INSERT INTO run VALUES (1, ?, ?, ?)", (json.dumps(config, sort_keys=True), fingerprint, time.time()))])
         elif existing != fingerprint:
             old = (self.config() or {}).get("generation", {})
             new = json.loads(json.dumps(config.get("generation", {}), default=str))
-            diff = _differences(old, new)
+            # a store from before a part of the configuration was recorded does not differ in that part
+            diff = _differences(old, {k: v for k, v in new.items() if k in old or k not in _RECORDED_SINCE})
             if not diff:  # equal values written differently (fps 8 in one card, 8.0 in another): the same videos
                 return
             raise ConfigError(
                 f"{self.run_dir} holds a run made with a different configuration (differs in: {'; '.join(diff)}); "
                 "use another --out folder, or --force to discard it and start again"
             )
+
+    def _holds_results(self) -> bool:
+        """Whether any video or score is recorded (what a configuration change would throw away)."""
+        return any(self.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+                   for table in ("videos", "scores", "frame_scores", "metric_errors"))
 
     def reset(self) -> None:
         """Delete every row (for --force)."""

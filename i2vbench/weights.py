@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
+import re
 import socket
 import urllib.parse
 import urllib.request
@@ -38,10 +40,18 @@ class WeightSpec:
     note: str = ""
     #: how a run can be pointed at a local copy instead of the cache, where it can
     local_copy: str = ""
+    #: what a copy in the cache lacks (an interrupted download); None: the snapshot is taken as it is
+    lacking: Callable[[Path], list[str]] | None = None
 
     @property
     def source(self) -> str:
         return f"hf://{self.repo_id}" if self.repo_id else str(self.url)
+
+
+def _consisti2v_lacking(path: Path) -> list[str]:
+    from .consisti2v.folder import problems
+
+    return problems(path)
 
 
 WEIGHTS: dict[str, WeightSpec] = {
@@ -55,6 +65,7 @@ WEIGHTS: dict[str, WeightSpec] = {
             used_by=("consisti2v",),
             note="UNet, VAE, text encoder, tokenizer and scheduler config (diffusers layout)",
             local_copy="--weights DIR (a local copy of the repository)",
+            lacking=_consisti2v_lacking,
         ),
         WeightSpec(
             name="dino_vitb16",
@@ -185,6 +196,51 @@ def cache_dir() -> Path:
     return Path(os.environ.get("I2VBENCH_CACHE", Path.home() / ".cache" / "i2vbench")).expanduser()
 
 
+#: a Hugging Face cache blob of a large (LFS) file: named by its SHA-256
+_LFS_BLOB = re.compile(r"[0-9a-f]{64}")
+_DIGESTS = "digests.json"
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a weight file. A file in the Hugging Face cache links to a blob named by it, so that name is the
+    digest; any other file is read once per version (path, size, mtime) and its digest remembered in
+    ``$I2VBENCH_CACHE/digests.json``, since a checkpoint of gigabytes takes seconds to read."""
+    real = Path(path).resolve()
+    if real.parent.name == "blobs" and _LFS_BLOB.fullmatch(real.name):
+        return real.name
+    stat = real.stat()
+    key = f"{real}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_file = cache_dir() / _DIGESTS
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    digest = _sha256_with_progress(real, stat.st_size)
+    memo[key] = digest
+    try:  # written whole and then renamed: processes hashing at once never leave a half-written file
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = memo_file.with_name(f"{_DIGESTS}.{os.getpid()}")
+        partial.write_text(json.dumps(memo, indent=0))
+        partial.replace(memo_file)
+    except OSError:  # a read-only cache: the digest is computed again next time
+        pass
+    return digest
+
+
+def _sha256_with_progress(path: Path, size: int) -> str:
+    from tqdm.auto import tqdm
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, desc=f"checksum {path.name}",
+                                      disable=size < 1 << 28, leave=False) as bar:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
 def get_spec(name: str) -> WeightSpec:
     if name not in WEIGHTS:
         raise unknown_name("weight", name, list(WEIGHTS))
@@ -249,6 +305,10 @@ def locate(name: str) -> Path:
             path = Path(snapshot_download(spec.repo_id, revision=spec.revision, local_files_only=True))
         except (LocalEntryNotFoundError, FileNotFoundError, OSError) as exc:
             raise _missing(spec, f"no snapshot of {spec.repo_id} in the Hugging Face cache") from exc
+        lacking = spec.lacking(path) if spec.lacking else []
+        if lacking:
+            raise _missing(spec, f"the snapshot in {path} is incomplete, as an interrupted download leaves it "
+                                 f"({'; '.join(lacking)})")
         return path
     path = _url_path(spec)
     if not path.is_file():

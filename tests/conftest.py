@@ -16,6 +16,18 @@ from helpers import make_suite  # noqa: E402
 from i2vbench.cli import main  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_i2vbench_cache(tmp_path_factory):
+    """What runs remember between runs (weight digests) goes to a folder of the test session, not the user's."""
+    before = os.environ.get("I2VBENCH_CACHE")
+    os.environ["I2VBENCH_CACHE"] = str(tmp_path_factory.mktemp("i2vbench-cache"))
+    yield
+    if before is None:
+        os.environ.pop("I2VBENCH_CACHE")
+    else:
+        os.environ["I2VBENCH_CACHE"] = before
+
+
 @pytest.fixture
 def tiny_suite(tmp_path: Path) -> Path:
     return make_suite(tmp_path / "suite")

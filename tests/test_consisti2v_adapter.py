@@ -101,6 +101,12 @@ def test_camera_frames_move_as_asked():
     ({"frame_stride": 2.5}, "frame_stride must be a whole number"),
     ({"frame_stride": 0}, "frame_stride must be at least 1"),
     ({"frameinit_noise_level": 1000}, "frameinit_noise_level must be a whole timestep from 0 to 999"),
+    ({"frameinit_d_s": 0}, "frameinit_d_s and frameinit_d_t, .* must be above 0; got 0, 0.25"),
+    ({"frameinit_d_t": -1.0}, "frameinit_d_s and frameinit_d_t, .* must be above 0; got 0.25, -1.0"),
+    ({"frameinit_butterworth_order": 0}, "frameinit_butterworth_order must be at least 1"),
+    ({"frameinit": "maybe"}, "setting frameinit must be true or false; got 'maybe'"),
+    ({"frameinit": 0}, "setting frameinit must be true or false; got 0"),
+    ({"steps": 1000}, "steps must be from 1 to 999"),
 ])
 def test_bad_settings_are_refused_clearly(tiny_folder, settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -111,8 +117,40 @@ def test_missing_weights_stop_the_run_with_the_fetch_command(cli, tmp_path, monk
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
-    code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r", "--cases", "astronaut")
+    base = ("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r", "--cases", "astronaut")
+    code, _, err = cli(*base, "--set", "device=cpu")
     assert code == 2 and "i2vbench weights fetch consisti2v" in err and "TIGER-Lab/ConsistI2V" in err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = cli(*base)  # neither a GPU nor the weights: both said at once
+    assert code == 2 and "no CUDA GPU is visible" in err and "\nAnd: " in err and "i2vbench weights fetch" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda", "device 'cuda' was asked for, but this machine has no usable CUDA GPU .*; use --set device=cpu"),
+    ("tpu", "unknown device 'tpu'"),
+])
+def test_a_device_this_machine_lacks_is_refused_with_the_setting_to_change(tiny_folder, monkeypatch, device, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=message):
+        ConsistI2VAdapter(weights=str(tiny_folder), device=device)
+
+
+def test_a_weights_folder_that_cannot_load_is_refused_before_the_run_starts(cli, tmp_path, tiny_folder):
+    import shutil
+
+    code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r", "--weights",
+                       tmp_path / "nowhere", "--set", "device=cpu")
+    assert code == 2 and f"{tmp_path / 'nowhere'} does not exist" in err
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_folder, partial)
+    (partial / "vae" / "config.json").unlink()
+    shutil.rmtree(partial / "tokenizer")
+    code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r", "--weights", partial,
+                       "--set", "device=cpu")
+    assert code == 2 and "not a complete copy of the ConsistI2V repository" in err
+    assert "vae/ lacks config.json; no tokenizer/" in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_run_records_every_setting(cli, tmp_path, tiny_folder):
@@ -228,21 +266,25 @@ def test_cuda_graph_pipeline_keeps_every_output(tiny_folder, mini):
     assert np.abs(first[:, :4].astype(int) - first[:, -4:]).max() > 10  # decoded chunks are not one chunk repeated
 
 
-def test_a_model_that_cannot_load_stops_the_run_once_with_the_reason(cli, tmp_path):
+def test_a_model_that_cannot_load_stops_the_run_once_and_the_fixed_command_goes_on(cli, tmp_path, tiny_folder):
+    import shutil
+
     weights = tmp_path / "w"
-    for part in ("unet", "vae", "text_encoder", "tokenizer"):
-        (weights / part).mkdir(parents=True)  # the layout, without a UNet file in it
+    shutil.copytree(tiny_folder, weights)
+    good_unet = (weights / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    (weights / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 64)  # cut short in a copy
     run = tmp_path / "r"
-    code, out, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", run, "--cases", "astronaut,coffee",
-                         "--set", f"weights={weights}", "--set", "device=cpu")
-    assert code == 2 and "model 'consisti2v' could not be loaded: FileNotFoundError: no UNet weights" in err
+    base = ("--no-progress", "run", "--model", "consisti2v", "--out", run, "--cases", "astronaut",
+            "--metrics", "frame0_fidelity", "--weights", weights, "--set", "device=cpu", "--set", "steps=1",
+            "--set", "height=64", "--set", "width=64")
+    code, out, err = cli(*base, "--set", "dtype=bfloat16")
+    assert code == 2 and "model 'consisti2v' could not be loaded: " in err
     assert "failed" not in out  # not a failure per case
     with sqlite3.connect(run / "run.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
-    (weights / "vae").rmdir()
-    code, _, err = cli("--no-progress", "run", "--model", "consisti2v", "--out", tmp_path / "r2",
-                       "--weights", weights, "--set", "device=cpu")
-    assert code == 2 and "missing vae/" in err
+    (weights / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(good_unet)
+    code, out, err = cli(*base, "--set", "dtype=float32")  # another configuration: the empty folder takes it
+    assert code == 0 and "generate: 1 done" in out, err
     code, _, err = cli("--no-progress", "run", "--model", "static", "--out", tmp_path / "r3", "--weights", weights)
     assert code == 2 and "model 'static' has no setting 'weights'" in err
 
@@ -292,3 +334,25 @@ def test_decoding_in_chunks_gives_the_frames_of_one_call(tiny_folder):
     latents = torch.randn(2, 4, 16, 8, 8, generator=torch.Generator().manual_seed(0))
     whole = pipe.decode(latents, chunk=32)
     assert np.abs(pipe.decode(latents, chunk=5).astype(int) - whole).max() <= 1
+
+
+def test_a_run_records_its_unet_and_is_not_resumed_with_another(cli, tmp_path, tiny_folder):
+    import hashlib
+    import json
+    import shutil
+
+    unet_file = Path(tiny_folder) / "unet" / "diffusion_pytorch_model.safetensors"
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_folder, moved)  # the same weights elsewhere: the same run
+    other = write_pipeline(tmp_path / "other", seed=7)
+    run = tmp_path / "r"
+    base = ("--no-progress", "generate", "--model", "consisti2v", "--out", run, "--cases", "astronaut",
+            "--set", "device=cpu", "--set", "steps=1", "--set", "height=64", "--set", "width=64")
+    assert cli(*base, "--weights", tiny_folder)[0] == 0
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        config = json.loads(conn.execute("SELECT config FROM run").fetchone()[0])
+    assert config["generation"]["weights"] == {"unet_sha256": hashlib.sha256(unet_file.read_bytes()).hexdigest()}
+    code, out, err = cli(*base, "--weights", moved)
+    assert code == 0 and "generate: 0 done, 1 already done" in out, err
+    code, _, err = cli(*base, "--weights", other)
+    assert code == 2 and "differs in: weights.unet_sha256" in err

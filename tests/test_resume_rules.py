@@ -189,3 +189,33 @@ def test_a_video_made_elsewhere_that_changed_is_recorded_and_scored_again(cli, t
     assert "evaluate: 1 done, 2 already done" in out
     assert rows(run, "SELECT sha256, fps, num_frames, height, width FROM videos WHERE case_id = 'case2'") == [
         (file_sha256(folder / "case2.mp4"), 16.0, 7, 32, 48)]
+
+
+def test_a_run_that_made_nothing_takes_the_corrected_configuration(tmp_path):
+    """A run stopped before its first video (a model that would not load, settings every case failed on) holds
+    nothing to lose: the corrected command takes its folder over without --force. One video is enough to refuse."""
+    def config(width: int) -> dict:
+        return {"generation": {"model": "m", "settings": {"width": width}, "seed": 0, "suite": "s"}}
+
+    with RunStore(tmp_path / "r") as store:
+        store.init_run(config(32), "a")
+        store.record_failure("c1", "cat", "a cat", 1, "every case failed under the first settings")
+        store.init_run(config(64), "b")
+        assert store.fingerprint() == "b" and store.config()["generation"]["settings"]["width"] == 64
+        assert store.case_status() == {}  # the first configuration's failures went with it
+        store.record_video("c1", "cat", "a cat", 1, "videos/c1.mp4", "0" * 64, 8.0, 4, 32, 64)
+        with pytest.raises(ConfigError, match="different configuration"):
+            store.init_run(config(96), "c")
+        assert store.fingerprint() == "b"
+
+
+def test_a_store_from_before_weight_digests_resumes_with_them(tmp_path):
+    old = {"generation": {"model": "m", "settings": {"width": 32}, "seed": 0, "suite": "s"}}
+    new = {"generation": {**old["generation"], "weights": {"unet_sha256": "ab" * 32}}}
+    with RunStore(tmp_path / "r") as store:
+        store.init_run(old, "old")
+        store.record_video("c1", "cat", "a cat", 1, "videos/c1.mp4", "0" * 64, 8.0, 4, 32, 32)
+        store.init_run(new, "new")  # the digest was not recorded then: nothing to compare it with
+        changed = {"generation": {**new["generation"], "seed": 1}}
+        with pytest.raises(ConfigError, match="differs in: seed 0 in the folder, 1 now"):
+            store.init_run(changed, "changed")

@@ -17,11 +17,33 @@ def test_missing_weights_name_what_and_the_fetch_command(weight_cache):
     assert not weights.is_available("consisti2v")
 
 
+#: the files of the released ConsistI2V repository that loading reads (scheduler/ is optional)
+CONSISTI2V_FILES = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+                    "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
+                    "text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt")
+
+
 def test_cached_snapshot_is_found_offline(weight_cache):
     snapshot = hf_snapshot(weight_cache, "TIGER-Lab/ConsistI2V")
-    (snapshot / "unet").mkdir()
-    (snapshot / "unet" / "config.json").write_text("{}")
+    for name in CONSISTI2V_FILES:
+        (snapshot / name).parent.mkdir(exist_ok=True)
+        (snapshot / name).write_text("{}")
     assert weights.locate("consisti2v") == snapshot
+
+
+def test_an_interrupted_download_is_not_taken_for_the_weights(weight_cache, cli):
+    snapshot = hf_snapshot(weight_cache, "TIGER-Lab/ConsistI2V")
+    for name in CONSISTI2V_FILES[:3]:  # the UNet and the VAE's config arrived, nothing after
+        (snapshot / name).parent.mkdir(exist_ok=True)
+        (snapshot / name).write_text("{}")
+    with pytest.raises(WeightsError) as err:
+        weights.locate("consisti2v")
+    message = str(err.value)
+    assert f"the snapshot in {snapshot} is incomplete" in message and "i2vbench weights fetch consisti2v" in message
+    assert "vae/ lacks diffusion_pytorch_model.safetensors or diffusion_pytorch_model.bin" in message
+    assert "no text_encoder/; no tokenizer/" in message
+    code, out, _ = cli("weights", "check")
+    assert code == 0 and "consisti2v: missing (i2vbench weights fetch consisti2v)" in out
 
 
 def test_url_weights_live_in_the_i2vbench_cache(weight_cache, monkeypatch):
@@ -137,3 +159,28 @@ def test_an_offline_machine_is_told_at_once(weight_cache, monkeypatch):
         monkeypatch.setattr(weights, "_fetch_repo", lambda spec: (_ for _ in ()).throw(OSError("proxy refused")))
         weights.fetch("consisti2v")
     weights._unreachable.cache_clear()
+
+
+def test_a_weight_file_digest_is_read_once_per_version(weight_cache, monkeypatch):
+    import hashlib
+
+    file = weight_cache / "model.safetensors"
+    file.write_bytes(b"weights, version 1")
+    assert weights.file_digest(file) == hashlib.sha256(b"weights, version 1").hexdigest()
+    monkeypatch.setattr(weights, "_sha256_with_progress", lambda *a: pytest.fail("read again"))
+    assert weights.file_digest(file) == hashlib.sha256(b"weights, version 1").hexdigest()  # remembered
+    monkeypatch.undo()
+    monkeypatch.setenv("I2VBENCH_CACHE", str(weight_cache / "i2vbench"))
+    file.write_bytes(b"weights, version 2!")  # another size (and time): another version
+    assert weights.file_digest(file) == hashlib.sha256(b"weights, version 2!").hexdigest()
+
+
+def test_a_hugging_face_blob_is_named_by_its_digest(weight_cache, monkeypatch):
+    blobs = weight_cache / "hub" / "models--o--n" / "blobs"
+    blobs.mkdir(parents=True)
+    digest = "c0ffee" + "0" * 58
+    (blobs / digest).write_bytes(b"not what the name says: the cache is trusted, not read")
+    link = hf_snapshot(weight_cache, "o/n") / "model.safetensors"
+    link.symlink_to(blobs / digest)
+    monkeypatch.setattr(weights, "_sha256_with_progress", lambda *a: pytest.fail("a blob is not read"))
+    assert weights.file_digest(link) == digest

@@ -76,6 +76,11 @@ class Adapter(ABC):
             raise ConfigError(f"setting fps must be a number from 0.01 to 1000; got {settings['fps']!r}")
         return settings
 
+    def weights_identity(self) -> dict[str, str]:
+        """What identifies the weights the videos come from (a digest of the checkpoint), recorded with the run's
+        configuration: a run is not resumed with other weights, wherever they lie. Empty: no weights."""
+        return {}
+
     def check_cases(self, cases: Sequence[Case]) -> None:
         """Refuse (``ConfigError``) a suite this adapter cannot serve at all, before the run folder is made;
         cheap checks only (no weights loaded)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..devices import resolve_device
-from ..errors import ConfigError
+from ..errors import ConfigError, I2VBenchError
 from ..suite import Case
 from ..video import Video
 from .base import Adapter
@@ -18,6 +18,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 FRAMES_PER_CHUNK = 16
 #: settings that count something (steps, timesteps, frames) and so must be whole numbers
 INTEGER_SETTINGS = ("steps", "frame_stride", "frameinit_noise_level", "frameinit_butterworth_order", "decode_chunk")
+#: on/off settings: true or false only (``frameinit=maybe`` or ``0`` would run, and be recorded, as something else)
+BOOLEAN_SETTINGS = ("frameinit",)
 
 
 def chunks_for(num_frames: int) -> int:
@@ -82,11 +84,14 @@ class ConsistI2VAdapter(Adapter):
         for key in INTEGER_SETTINGS:
             if not isinstance(s[key], int) or isinstance(s[key], bool):
                 raise ConfigError(f"consisti2v: setting {key} must be a whole number; got {s[key]!r}")
+        for key in BOOLEAN_SETTINGS:
+            if not isinstance(s[key], bool):
+                raise ConfigError(f"consisti2v: setting {key} must be true or false; got {s[key]!r}")
         if s["dtype"] not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}; got {s['dtype']!r}")
         self.compile_mode = compile_mode(s["compile"])
         self.request = self._request()
-        self.weights_dir = self._weights_dir()
+        self.device, self.weights_dir = self._device_and_weights()
         self.pipeline = None
         self.compiled_batch = 0
 
@@ -105,31 +110,54 @@ class ConsistI2VAdapter(Adapter):
                                    negative_prompt=s["negative_prompt"] or "", camera_motion=s["camera_motion"],
                                    autoregress_chunks=chunks_for(s["num_frames"]), decode_chunk=s["decode_chunk"])
             check_request(request, FRAMES_PER_CHUNK)
-            from ..consisti2v.frameinit import FILTER_TYPES
-            from ..consisti2v.noise import NOISE_METHODS
-
-            if sampling.noise_method not in NOISE_METHODS:
-                raise ValueError(f"unknown noise_method {sampling.noise_method!r}; choose one of {', '.join(NOISE_METHODS)}")
-            if sampling.frameinit and sampling.frameinit.filter_type not in FILTER_TYPES:
-                raise ValueError(f"unknown frameinit_filter_type {sampling.frameinit.filter_type!r}; "
-                                 f"choose one of {', '.join(FILTER_TYPES)}")
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"consisti2v: {exc}") from exc
         return request
 
+    def _device_and_weights(self) -> tuple[str, Path]:
+        """The device and the weights folder, both checked before anything is written or loaded; when both are
+        wanting, one error says so (a login node without a GPU or weights should not take two tries)."""
+        problems, device, folder = [], "cpu", Path()
+        try:
+            device = resolve_device(self.settings["device"], instead="--set device=cpu")
+            if device == "cpu" and self.settings["device"] == "auto":
+                raise ConfigError("consisti2v: no CUDA GPU is visible, and the 1.25B-parameter UNet takes hours per "
+                                  "video on a CPU. Run on a GPU machine, or pass --set device=cpu to go ahead anyway")
+        except ConfigError as exc:
+            problems.append(exc)
+        try:
+            folder = self._weights_dir()
+        except I2VBenchError as exc:
+            problems.append(exc)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise ConfigError(f"{problems[0]}\nAnd: {problems[1]}")
+        return device, folder
+
     def _weights_dir(self) -> Path:
         from .. import weights
+        from ..consisti2v import folder
 
-        if self.settings["weights"]:
-            from ..consisti2v.pipeline import COMPONENTS
+        if not self.settings["weights"]:
+            return weights.locate("consisti2v")
+        path = Path(self.settings["weights"]).expanduser()
+        lacking = folder.problems(path)
+        if lacking:
+            raise ConfigError(f"weights {path}: not a complete copy of the ConsistI2V repository (its unet/ vae/ "
+                              f"text_encoder/ tokenizer/ folders, as 'i2vbench weights fetch consisti2v' downloads "
+                              f"them): {'; '.join(lacking)}")
+        return path
 
-            folder = Path(self.settings["weights"]).expanduser()
-            missing = [f"{d}/" for d in COMPONENTS if not (folder / d).is_dir()]
-            if missing:
-                raise ConfigError(f"weights {folder}: expected the diffusers folder with "
-                                  f"{' '.join(f'{d}/' for d in COMPONENTS)} in it; missing {' '.join(missing)}")
-            return folder
-        return weights.locate("consisti2v")
+    def weights_identity(self) -> dict[str, str]:
+        """The SHA-256 of the UNet weights (of each shard, in order, for a sharded checkpoint): what a ConsistI2V
+        checkpoint is (the VAE and the text encoder are Stable Diffusion 2.1's, and stay frozen in training)."""
+        from .. import weights
+        from ..consisti2v import folder
+
+        file = folder.weights_file(self.weights_dir / "unet")
+        digests = [weights.file_digest(shard) for shard in folder.shard_files(file)]
+        return {"unet_sha256": digests[0] if len(digests) == 1 else ",".join(digests)}
 
     def load(self):
         """Load the pipeline once (weights to the device, optional torch.compile of the UNet)."""
@@ -139,11 +167,7 @@ class ConsistI2VAdapter(Adapter):
             from ..consisti2v.pipeline import ConsistI2VPipeline
 
             dtype = getattr(torch, self.settings["dtype"])
-            device = resolve_device(self.settings["device"])
-            if device == "cpu" and self.settings["device"] == "auto":
-                raise ConfigError("consisti2v: no CUDA GPU is visible, and the 1.25B-parameter UNet takes hours per "
-                                  "video on a CPU. Run on a GPU machine, or pass --set device=cpu to go ahead anyway")
-            self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=device)
+            self.pipeline = ConsistI2VPipeline.from_pretrained(self.weights_dir, dtype=dtype, device=self.device)
             if self.compile_mode:
                 self.pipeline.compile(self.compile_mode)
         return self.pipeline

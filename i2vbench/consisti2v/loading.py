@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 from .config import UNetConfig
+from .folder import DIFFUSERS_WEIGHTS as WEIGHTS_NAMES
+from .folder import INDEX_SUFFIX, shard_files, weights_file
 from .unet import ConsistI2VUNet
 
 CONFIG_NAME = "config.json"
-WEIGHTS_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
-INDEX_SUFFIX = ".index.json"
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _TRAINING_PREFIX = "module."
 _FULL_PRECISION_KEYS = ("rotary_emb.freqs",)
@@ -44,7 +44,7 @@ def load_unet(
         path = path / "unet"
     folder = path if path.is_dir() else path.parent
     config_file = folder / CONFIG_NAME
-    config = UNetConfig.from_json(json.loads(config_file.read_text())) if config_file.exists() else UNetConfig()
+    config = _read_config(config_file) if config_file.exists() else UNetConfig()
     state = _read_state_dict(_weights_file(path) if path.is_dir() else path)
     state = {key: _cast(key, value, dtype) for key, value in state.items()}
     with torch.device("meta"):
@@ -53,6 +53,21 @@ def load_unet(
                      config_file if config_file.exists() else "the released config")
     unet.load_state_dict(state, strict=True, assign=True)
     return unet.to(device).eval()
+
+
+def _read_config(file: Path) -> UNetConfig:
+    """The UNet config of a ``config.json``; one that is no JSON object, or describes a network this code does not
+    build, is refused naming the file."""
+    try:
+        data = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}): the UNet's config.json is damaged; fetch it again") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{file} holds a JSON {type(data).__name__}, not the UNet's settings (a JSON object)")
+    try:
+        return UNetConfig.from_json(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{file} does not describe a ConsistI2V UNet: {exc}") from None
 
 
 def check_state_dict(state: Mapping[str, torch.Tensor], model: torch.nn.Module, source: Path | str,
@@ -111,14 +126,13 @@ def _cast(key: str, value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _weights_file(folder: Path) -> Path:
-    for name in WEIGHTS_NAMES:
-        for candidate in (folder / name, folder / (name + INDEX_SUFFIX)):
-            if candidate.exists():
-                return candidate
-    raise FileNotFoundError(
-        f"no UNet weights in {folder}: expected one of "
-        + ", ".join(n + s for n in WEIGHTS_NAMES for s in ("", INDEX_SUFFIX))
-    )
+    found = weights_file(folder)
+    if found is None:
+        raise FileNotFoundError(
+            f"no UNet weights in {folder}: expected one of "
+            + ", ".join(n + s for n in WEIGHTS_NAMES for s in ("", INDEX_SUFFIX))
+        )
+    return found
 
 
 def _read_state_dict(file: Path) -> dict[str, torch.Tensor]:
@@ -126,10 +140,9 @@ def _read_state_dict(file: Path) -> dict[str, torch.Tensor]:
     if not file.exists():
         raise FileNotFoundError(f"UNet weights not found: {file}")
     if file.name.endswith(INDEX_SUFFIX):
-        shards = sorted(set(json.loads(file.read_text())["weight_map"].values()))
         state: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            state.update(_read_state_dict(file.parent / shard))
+        for shard in shard_files(file):
+            state.update(_read_state_dict(shard))
         return state
     if file.suffix == ".safetensors":
         state = load_file(file)

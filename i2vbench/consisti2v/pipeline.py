@@ -18,16 +18,15 @@ import numpy as np
 import torch
 from torchvision.transforms.functional import center_crop, crop, resize
 
-from .frameinit import FrameInitConfig
+from . import folder
+from .frameinit import FILTER_TYPES, FrameInitConfig
 from .loading import load_unet
+from .noise import NOISE_METHODS
 from .sampling import SamplingConfig, sample_latents
 from .scheduler import NUM_TRAIN_TIMESTEPS, DDIMScheduler
 from .unet import ConsistI2VUNet
 
 CAMERA_MOTIONS = (None, "pan_left", "pan_right", "zoom_in", "zoom_out")
-#: the sub-folders of the released diffusers layout that the pipeline reads
-COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer")
-
 
 @dataclass(frozen=True)
 class VideoRequest:
@@ -60,9 +59,9 @@ class ConsistI2VPipeline:
         from transformers import CLIPTextModel, CLIPTokenizer
 
         path = Path(path)
-        missing = [d for d in COMPONENTS if not (path / d).is_dir()]
-        if missing:
-            raise FileNotFoundError(f"{path} is not a ConsistI2V folder: missing {', '.join(missing)}/")
+        lacking = folder.problems(path)
+        if lacking:
+            raise FileNotFoundError(f"{path} is not a complete ConsistI2V folder: {'; '.join(lacking)}")
         unet = load_unet(path / "unet", dtype=dtype, device=device)
         # diffusers' fast loading needs accelerate, and without it prints a warning on every load
         vae = AutoencoderKL.from_pretrained(path / "vae", torch_dtype=dtype,
@@ -213,6 +212,20 @@ def check_request(request: VideoRequest, latent_frames: int) -> None:
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < timesteps:
         raise ValueError(f"frameinit_noise_level must be a whole timestep from 0 to {timesteps - 1} (the released "
                          f"setting is 850; higher keeps less of the first frame's layout); got {level!r}")
+    if sampling.noise_method not in NOISE_METHODS:
+        raise ValueError(f"unknown noise_method {sampling.noise_method!r}; choose one of {', '.join(NOISE_METHODS)}")
+    frameinit = sampling.frameinit
+    if frameinit is None:
+        return
+    if frameinit.filter_type not in FILTER_TYPES:
+        raise ValueError(f"unknown frameinit_filter_type {frameinit.filter_type!r}; choose one of "
+                         f"{', '.join(FILTER_TYPES)}")
+    if not (frameinit.d_s > 0 and frameinit.d_t > 0):
+        raise ValueError(f"frameinit_d_s and frameinit_d_t, the filter's spatial and temporal cut-offs (fractions of "
+                         f"the frequency range; released 0.25), must be above 0; got {frameinit.d_s}, {frameinit.d_t}")
+    if frameinit.butterworth_order < 1:
+        raise ValueError(f"frameinit_butterworth_order must be at least 1 (released 4); got "
+                         f"{frameinit.butterworth_order}")
 
 
 def _float_image(image: np.ndarray) -> torch.Tensor:

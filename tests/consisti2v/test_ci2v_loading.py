@@ -175,3 +175,17 @@ def test_a_saved_scheduler_config_that_differs_is_reported_and_the_official_one_
         scheduler = scheduler_from_config(tmp_path)
     assert bool([w for w in caught if "differs from the official" in str(w.message)]) == warns
     assert scheduler.timesteps(50)[:2] == [981, 961] and float(scheduler.final_alpha_cumprod) == 1.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<html>rate limited</html>", "is not valid JSON .*damaged; fetch it again"),
+    ("[1, 2]", "holds a JSON list, not the UNet's settings"),
+    ('{"block_out_channels": [32, 64], "attention_head_dim": [1, 2, 4]}', "does not describe a ConsistI2V UNet: "
+                                                                         "attention_head_dim has 3 entries"),
+])
+def test_a_damaged_config_is_refused_naming_the_file(tmp_path, source, text, message):
+    save_file(tensors(source), tmp_path / "diffusion_pytorch_model.safetensors")
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        load_unet(tmp_path)
+    assert str(tmp_path / "config.json") in str(err.value)
