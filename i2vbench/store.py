@@ -203,11 +203,6 @@ class RunStore:
     def init_run(self, config: dict, fingerprint: str) -> None:
         """Record the configuration of a new run; refuse a folder holding a different one."""
         existing = self.fingerprint()
-        if existing is not None and existing != fingerprint and not self._holds_results():
-            # a run that stopped before making anything (a model that would not load, say) binds nobody to its
-            # configuration: the corrected command takes the folder over, dropping the failures recorded under it
-            self.reset()
-            existing = None
         if existing is None:
             self._tx([("INSERT INTO run VALUES (1, ?, ?, ?)", (json.dumps(config, sort_keys=True), fingerprint, time.time()))])
         elif existing != fingerprint:
@@ -217,9 +212,13 @@ class RunStore:
             diff = _differences(old, {k: v for k, v in new.items() if k in old or k not in _RECORDED_SINCE})
             if not diff:  # equal values written differently (fps 8 in one card, 8.0 in another): the same videos
                 return
+            # A folder with nothing in it yet is still refused: its run may be loading its model right now.
+            lost = ("--force to discard it and start again" if self._holds_results() else
+                    "--force to start again: it holds no video or score yet, so nothing is lost (unless that run "
+                    "is still going, loading its model)")
             raise ConfigError(
                 f"{self.run_dir} holds a run made with a different configuration (differs in: {'; '.join(diff)}); "
-                "use another --out folder, or --force to discard it and start again"
+                f"use another --out folder, or {lost}"
             )
 
     def _holds_results(self) -> bool:

@@ -233,8 +233,9 @@ def _sha256_with_progress(path: Path, size: int) -> str:
     from tqdm.auto import tqdm
 
     digest = hashlib.sha256()
+    # a bar for files that take seconds, on a terminal only (None: tqdm's own test)
     with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, desc=f"checksum {path.name}",
-                                      disable=size < 1 << 28, leave=False) as bar:
+                                      disable=True if size < 1 << 28 else None, leave=False) as bar:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             digest.update(chunk)
             bar.update(len(chunk))

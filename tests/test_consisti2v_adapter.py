@@ -266,7 +266,7 @@ def test_cuda_graph_pipeline_keeps_every_output(tiny_folder, mini):
     assert np.abs(first[:, :4].astype(int) - first[:, -4:]).max() > 10  # decoded chunks are not one chunk repeated
 
 
-def test_a_model_that_cannot_load_stops_the_run_once_and_the_fixed_command_goes_on(cli, tmp_path, tiny_folder):
+def test_a_model_that_cannot_load_stops_the_run_once_with_the_reason(cli, tmp_path, tiny_folder):
     import shutil
 
     weights = tmp_path / "w"
@@ -283,7 +283,9 @@ def test_a_model_that_cannot_load_stops_the_run_once_and_the_fixed_command_goes_
     with sqlite3.connect(run / "run.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
     (weights / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(good_unet)
-    code, out, err = cli(*base, "--set", "dtype=float32")  # another configuration: the empty folder takes it
+    code, out, err = cli(*base, "--set", "dtype=float32")  # another configuration for the folder that holds nothing
+    assert code == 2 and "holds no video or score yet, so nothing is lost" in err
+    code, out, err = cli(*base, "--set", "dtype=float32", "--force")
     assert code == 0 and "generate: 1 done" in out, err
     code, _, err = cli("--no-progress", "run", "--model", "static", "--out", tmp_path / "r3", "--weights", weights)
     assert code == 2 and "model 'static' has no setting 'weights'" in err

@@ -156,7 +156,10 @@ class ConsistI2VAdapter(Adapter):
         from ..consisti2v import folder
 
         file = folder.weights_file(self.weights_dir / "unet")
-        digests = [weights.file_digest(shard) for shard in folder.shard_files(file)]
+        try:
+            digests = [weights.file_digest(shard) for shard in folder.shard_files(file)]
+        except OSError as exc:
+            raise ConfigError(f"weights {self.weights_dir}: the UNet weights cannot be read ({exc})") from exc
         return {"unet_sha256": digests[0] if len(digests) == 1 else ",".join(digests)}
 
     def load(self):

@@ -35,18 +35,35 @@ def problems(folder: str | Path) -> list[str]:
         if not sub.is_dir():
             found.append(f"no {component}/")
             continue
-        lacking = [" or ".join(names) for names in _NEEDS[component] if not _has_any(sub, names)]
+        lacking = [issue for needed in _NEEDS[component] if (issue := _lacking(sub, needed))]
         if lacking:
             found.append(f"{component}/ lacks {', '.join(lacking)}")
     return found
 
 
-def _has_any(folder: Path, alternatives: tuple[str, ...]) -> bool:
-    """One of ``alternatives`` is there (each of its ``+``-joined files, whole or as a sharded checkpoint's index)."""
-    def present(name: str) -> bool:
-        return (folder / name).is_file() or (folder / (name + INDEX_SUFFIX)).is_file()
+def _lacking(folder: Path, alternatives: tuple[str, ...]) -> str | None:
+    """None when one of ``alternatives`` is there whole (each of its ``+``-joined files, or a sharded checkpoint's
+    index with every shard it names); else what is missing."""
+    notes: list[str] = []
 
-    return any(all(present(name) for name in option.split("+")) for option in alternatives)
+    def present(name: str) -> bool:
+        if (folder / name).is_file():
+            return True
+        index = folder / (name + INDEX_SUFFIX)
+        if not index.is_file():
+            return False
+        try:
+            absent = [shard.name for shard in shard_files(index) if not shard.is_file()]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            notes.append(f"a readable {index.name} (it is damaged)")
+            return False
+        if absent:
+            notes.append(f"the shard(s) {', '.join(absent[:3])} that {index.name} names")
+        return not absent
+
+    if any(all(present(name) for name in option.split("+")) for option in alternatives):
+        return None
+    return notes[0] if notes else " or ".join(alternatives)
 
 
 def weights_file(component: Path, names: tuple[str, ...] = DIFFUSERS_WEIGHTS) -> Path | None:

@@ -189,3 +189,32 @@ def test_a_damaged_config_is_refused_naming_the_file(tmp_path, source, text, mes
     with pytest.raises(ValueError, match=message) as err:
         load_unet(tmp_path)
     assert str(tmp_path / "config.json") in str(err.value)
+
+
+def _layout(root: Path) -> Path:
+    """Empty stand-ins for every file the released layout needs, the UNet sharded in two."""
+    for name in ("unet/config.json", "unet/a.safetensors", "unet/b.safetensors", "vae/config.json",
+                 "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json", "text_encoder/model.safetensors",
+                 "tokenizer/vocab.json", "tokenizer/merges.txt"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("{}")
+    index = {"weight_map": {"conv_in.weight": "a.safetensors", "conv_out.weight": "b.safetensors"}}
+    (root / "unet" / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index))
+    return root
+
+
+def test_a_folder_is_checked_file_by_file_before_loading(tmp_path):
+    from i2vbench.consisti2v import folder
+
+    root = _layout(tmp_path / "w")
+    assert folder.problems(root) == []
+    (root / "unet" / "b.safetensors").unlink()  # an interrupted download: the index came, one shard did not
+    (root / "tokenizer" / "merges.txt").unlink()
+    assert folder.problems(root) == [
+        "unet/ lacks the shard(s) b.safetensors that diffusion_pytorch_model.safetensors.index.json names",
+        "tokenizer/ lacks vocab.json+merges.txt or tokenizer.json"]
+    (root / "unet" / "diffusion_pytorch_model.safetensors.index.json").write_text("{")
+    (root / "tokenizer" / "tokenizer.json").write_text("{}")  # a fast tokenizer alone will do
+    assert folder.problems(root) == ["unet/ lacks a readable diffusion_pytorch_model.safetensors.index.json (it is "
+                                     "damaged)"]
+    assert folder.problems(tmp_path / "nowhere") == [f"{tmp_path / 'nowhere'} does not exist"]

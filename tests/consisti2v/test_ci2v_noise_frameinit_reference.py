@@ -6,7 +6,8 @@ import pytest
 import torch
 from ci2v_helpers import FIXTURES, MISSING_FIXTURES, fixture
 
-from i2vbench.consisti2v import DDIMScheduler, frameinit, initial_noise, low_pass_filter
+from i2vbench.consisti2v import DDIMScheduler, initial_noise, low_pass_filter
+from i2vbench.consisti2v.frameinit import frameinit
 
 if not FIXTURES.is_dir():
     pytest.skip(MISSING_FIXTURES, allow_module_level=True)
