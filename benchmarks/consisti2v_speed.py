@@ -57,7 +57,8 @@ def build_pipeline(dtype: torch.dtype, device: str, tiny: bool) -> ConsistI2VPip
                                 up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, sample_size=768)
             text = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
                                                 num_attention_heads=16, projection_dim=1024, hidden_act="gelu"))
-    vae, text = vae.to(dtype).eval(), text.to(dtype).eval()
+    # torch's own cast: diffusers' ModelMixin.to warns about casting a model made in code (no from_pretrained)
+    vae, text = torch.nn.Module.to(vae, dtype).eval(), text.to(dtype).eval()
     return ConsistI2VPipeline(unet, vae, text, _tokenizer(CLIPTokenizer))
 
 
