@@ -99,7 +99,8 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
                    help="override a model setting, e.g. --set num_frames=16 --set motion=zoom_in (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="run seed; each case's seed derives from it and the case id (default 0)")
     p.add_argument("--cases", action="append", help="only these case ids (comma-separated, repeatable)")
-    p.add_argument("--categories", action="append", help="only these categories (comma-separated, repeatable)")
+    p.add_argument("--categories", action="append",
+                   help="only these categories (comma-separated, repeatable); with --cases, the cases in both")
     p.add_argument("--batch-size", type=positive_int, help="cases per generate call (default: the adapter's)")
     p.add_argument("--videos", help="folder of videos for the 'videos' model (same as --set dir=DIR)")
     p.add_argument("--weights", metavar="DIR", help="a local copy of the model's weights, such as the ConsistI2V "
@@ -349,11 +350,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(model="videos", suite=args.suite or DEFAULT_SUITE, out=args.out or f"runs/videos-{folder.resolve().name}",
                                 settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
                                 batch_size=None, videos=args.videos, weights=None, force=args.force, no_progress=args.no_progress)
-        store, suite, _ = _generation(ns)  # cases without a video are reported there, not failures
+        store, suite, found = _generation(ns)  # a case without a video fails there, as in 'run --model videos'
     else:
         store = RunStore.open_existing(args.run)
         suite = runner.load_run_suite(store, args.suite)
-    return _exit_code(store, _evaluation(args, store, suite, metrics))
+        found = runner.StageSummary()
+    return _exit_code(store, found, _evaluation(args, store, suite, metrics))
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:

@@ -95,7 +95,8 @@ class Suite:
             raise _unknown("case id", case_id, list(self._by_id), f"in suite {self.name!r}") from None
 
     def select(self, ids: list[str] | None = None, categories: list[str] | None = None) -> Suite:
-        """The cases with the given ids and/or categories (manifest order kept); unknown names are errors."""
+        """The cases with the given ids and/or categories, both when both are given (manifest order kept); unknown
+        names are errors, and so is a selection that leaves no case (a run of nothing would pass for a result)."""
         cases = self.cases
         if ids is not None:
             wanted = {self.get(case_id).id for case_id in ids}
@@ -106,6 +107,11 @@ class Suite:
                 if category not in known:
                     raise _unknown("category", category, known, f"in suite {self.name!r}")
             cases = [c for c in cases if c.category in categories]
+        if not cases and ids is not None and categories is not None:
+            raise SuiteError(f"no case of suite {self.name!r} is both among the cases {', '.join(ids)} and in the "
+                             f"categories {', '.join(categories)}: widen --cases or --categories, or give one of them")
+        if not cases and categories is not None:
+            raise SuiteError(f"suite {self.name!r} has no case in the categories {', '.join(categories)}")
         return Suite(self.name, self.root, self.manifest, list(cases), self.categories)
 
 

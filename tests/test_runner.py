@@ -203,7 +203,8 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
     assert code == 2 and "differs in: settings.match \"auto\" in the folder, \"id\" now" in err and "--force" in err
     code, out, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
                          "--match", "id", "--force")
-    assert code == 1 and "generate: 2 done, 0 already done" in out  # case0 and the undecodable case2, by id
+    assert code == 1 and "generate: 2 done, 0 already done, 1 failed" in out  # case0 and undecodable case2, by id
+    assert "failed case1" in out and "finished with 2 failure(s)" in err  # case1 has no video: a failure too
     assert all(p.exists() for p in (folder / "case0.mp4", folder / "case2.mp4"))  # the videos are never touched
     code, _, err = cli("--no-progress", "evaluate", run, "--force")
     assert code == 2 and "--force goes with --videos" in err

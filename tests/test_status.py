@@ -37,6 +37,17 @@ def test_status_counts_videos_and_each_metrics_progress(cli, tmp_path, weight_ca
     assert "    temporal_flickering error on case2: " in out
 
 
+def test_status_of_a_run_stopped_before_scoring_says_how_to_finish_it(cli, tmp_path):
+    manifest = make_suite(tmp_path / "s", n=3)
+    run = tmp_path / "r"
+    base = ("--no-progress", "generate", "--model", "static", "--suite", manifest, "--out", run, *SMALL)
+    assert cli(*base, "--cases", "case0")[0] == 0  # as a run stopped after its first video leaves it
+    out = cli("status", run)[1]
+    assert "2 not made yet" in out and "the command that started this run, run again, makes the videos left" in out
+    assert cli(*base)[0] == 0
+    assert "metrics: none evaluated yet (i2vbench evaluate RUN)" in cli("status", run)[1]
+
+
 def test_status_of_a_folder_that_is_no_run(cli, tmp_path):
     code, _, err = cli("status", tmp_path)
     assert code == 2 and "is not a run folder" in err

@@ -146,7 +146,11 @@ def test_get_and_select(tmp_path):
     assert [c.id for c in suite.select(categories=["animals"])] == ["cat1", "cat2"]
     assert [c.id for c in suite.select(ids=["cat2", "leaf"])] == ["leaf", "cat2"]
     assert [c.id for c in suite.select(ids=["cat1", "leaf"], categories=["animals"])] == ["cat1"]
-    assert len(suite.select(categories=["food"])) == 0
+    with pytest.raises(SuiteError, match="suite .* has no case in the categories food"):
+        suite.select(categories=["food"])  # declared, but no case has it: a run of nothing is no result
+    with pytest.raises(SuiteError, match="no case of suite .* is both among the cases leaf and in the categories "
+                                         "animals: widen --cases or --categories"):
+        suite.select(ids=["leaf"], categories=["animals"])
     selected = suite.select(categories=["plants"])
     assert isinstance(selected, Suite) and selected.categories == suite.categories and len(suite) == 3
     with pytest.raises(

@@ -39,7 +39,8 @@ def run_status(store: RunStore) -> list[str]:
     done = cases[cases["status"] == "done"]["case_id"].tolist()
     failed = cases[cases["status"] == "failed"]
     total = _suite_size(config)
-    left = f", {total - len(cases)} not made yet" if total is not None and total >= len(cases) else ""
+    unmade = total - len(cases) if total is not None and total >= len(cases) else 0
+    left = f", {unmade} not made yet" if total is not None and total >= len(cases) else ""
     suite = f"{total} cases in the suite: " if total is not None else ""
     lines.append(f"videos: {suite}{len(done)} made, {len(failed)} failed{left}")
     lines += _listed(list(zip(failed["case_id"], failed["error"].fillna(""))), "  ", "failed ", "cases")
@@ -49,6 +50,9 @@ def run_status(store: RunStore) -> list[str]:
     errors = store.table("metric_errors")
     info = store.metric_info()
     if not info:
+        if unmade or len(failed):
+            return lines + ["metrics: none evaluated yet (the command that started this run, run again, makes the "
+                            "videos left and scores them all; 'i2vbench evaluate RUN' scores those made so far)"]
         return lines + ["metrics: none evaluated yet (i2vbench evaluate RUN)"]
     lines.append("metrics:")
     width = max(len(m) for m in info)
