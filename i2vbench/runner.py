@@ -37,6 +37,10 @@ from .video import Video, file_sha256, probe_video, read_video, remove_stale_tem
 VIDEO_DIR = "videos"
 
 
+#: what an adapter found in the whole suite before generating (``Adapter.prepare``), in the run folder
+ADAPTER_REPORT = "adapter_report.json"
+
+
 def case_seed(run_seed: int, case_id: str) -> int:
     """A case's seed from the run seed and the case id: stable across runs, batches and machines."""
     digest = hashlib.sha256(f"{run_seed}:{case_id}".encode()).digest()
@@ -120,6 +124,7 @@ def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = S
                 if not Path(row["path"]).is_absolute():
                     (run_dir / row["path"]).unlink(missing_ok=True)
             store.reset()
+            (run_dir / ADAPTER_REPORT).unlink(missing_ok=True)
         store.init_run(plan.config(), plan.fingerprint())
     shard.barrier()
     if not shard.is_main:
@@ -161,7 +166,7 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
     try:
         report = adapter.prepare(list(plan.suite))
         if report is not None and shard.is_main:
-            (store.run_dir / "adapter_report.json").write_text(json.dumps(report, indent=2))
+            (store.run_dir / ADAPTER_REPORT).write_text(json.dumps(report, indent=2))
             summary.notes.append(_describe_report(report, store.run_dir))
         status, videos = store.case_status(), store.videos()
         mine = shard.take(list(plan.suite))
@@ -337,7 +342,7 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
     if extra:
         line += (f"; {sum(map(len, extra.values()))} further sample(s) of {len(extra)} case(s) not scored "
                  "(the first file of each case in name order is)")
-    return line + f"; details in {run_dir / 'adapter_report.json'}"
+    return line + f"; details in {run_dir / ADAPTER_REPORT}"
 
 
 def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Sequence[Case], summary: StageSummary,

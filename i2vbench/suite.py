@@ -279,7 +279,7 @@ class _ManifestCheck:
             close = difflib.get_close_matches(name, MANIFEST_FIELDS, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed fields: {', '.join(MANIFEST_FIELDS)}"
             self.problems.append(f"{where}: field {name!r}: unknown field; {hint}")
-        values = {name: self._string(record.get(name), name, where) for name in MANIFEST_FIELDS}
+        values = {name: self._string(record.get(name), name, where, name in record) for name in MANIFEST_FIELDS}
         self._check_id(values["id"], lineno, where)
         self._check_category(values["category"], where)
         image = self._image(values.pop("image"), where) if values["image"] is not None else None
@@ -297,12 +297,13 @@ class _ManifestCheck:
         self.pairs.setdefault(pair, lineno)
         return Case(image=image, **values)
 
-    def _string(self, value: object, name: str, where: str) -> str | None:
+    def _string(self, value: object, name: str, where: str, present: bool = False) -> str | None:
         """A field's text; None (with a problem when the field is required or malformed) otherwise."""
         required = name in REQUIRED_FIELDS
         if value is None:
             if required:
-                self.problems.append(f"{where}: field {name!r}: missing; every case needs {', '.join(REQUIRED_FIELDS)}")
+                what = "null, not a string" if present else "missing"
+                self.problems.append(f"{where}: field {name!r}: {what}; every case needs {', '.join(REQUIRED_FIELDS)}")
         elif not isinstance(value, str):
             self.problems.append(f"{where}: field {name!r}: must be a string, found {type(value).__name__} {value!r}")
         elif not value.strip():
@@ -566,14 +567,15 @@ def _required(where: str, row: dict, columns: dict[str, tuple[str, ...]], expect
 
 
 def _check_columns(what: str, rows: list[tuple[str, dict]], accepted: list[str], expected: str) -> None:
-    """Refuse columns an importer does not understand (a misspelt one would silently lose data)."""
-    problems = [
-        f"{where}: unknown column(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}"
-        for where, row in rows
-        for unknown in [sorted(set(row) - set(accepted))]
-        if unknown
-    ]
-    _raise_problems(f"{what} (expected {expected})", problems[:5])
+    """Refuse columns an importer does not understand (a misspelt one would silently lose data). A CSV's columns are
+    its header's, so that is the line named."""
+    problems: dict[str, str] = {}
+    for where, row in rows:
+        unknown = sorted(set(row) - set(accepted))
+        if unknown:
+            where = re.sub(r"(\.csv):\d+$", r"\1:1 (the header)", where)
+            problems.setdefault(where, f"{where}: unknown column(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+    _raise_problems(f"{what} (expected {expected})", list(problems.values())[:5])
 
 
 def _labels(row: dict) -> dict[str, str | None]:

@@ -124,8 +124,8 @@ def test_folder_import_reports_every_bad_row_and_writes_nothing(tmp_path, images
     [
         (
             "p.csv",
-            "picture,text\nred fox.png,hi\n",
-            r"unknown column\(s\) picture, text; accepted: image, filename, prompt",
+            "picture,text\nred fox.png,hi\nblue fox.png,ho\n",
+            r"1 problem:\n  \S+p\.csv:1 \(the header\): unknown column\(s\) picture, text; accepted: image, filename, prompt",
         ),
         ("p.txt", "red fox.png\tThe fox runs\n", r"suffix '\.txt'; expected \.csv, \.jsonl or \.json"),
         ("p.json", '{"red fox.png": "The fox runs"}', r"found a JSON dict; expected one row a case with columns image"),

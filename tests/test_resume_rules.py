@@ -106,6 +106,9 @@ def test_odd_frame_sizes_are_refused(cli, tmp_path, tiny_suite):
     code, _, err = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r",
                        "--set", "height=33")
     assert code == 2 and "must be even" in err
+    code, _, err = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r",
+                       "--set", "num_frames=1")
+    assert code == 2 and "num_frames must be at least 2" in err and not (tmp_path / "r").exists()
 
 
 def test_force_deletes_only_the_videos_the_run_wrote(cli, tmp_path, tiny_suite):
@@ -115,6 +118,17 @@ def test_force_deletes_only_the_videos_the_run_wrote(cli, tmp_path, tiny_suite):
     keep.write_bytes(b"a user's file")
     assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL, "--force")[0] == 0
     assert keep.read_bytes() == b"a user's file"
+
+
+def test_force_drops_the_report_of_the_run_it_discards(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    (run).mkdir()
+    (run / "adapter_report.json").write_text('{"matched": 1}')  # as a run of videos made elsewhere leaves it
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    assert (run / "adapter_report.json").exists()  # not a forced run: nothing of the folder is touched
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL,
+               "--force")[0] == 0
+    assert not (run / "adapter_report.json").exists()
 
 
 def test_runtime_settings_may_change_on_resume_and_others_are_named(cli, tmp_path, tiny_suite):

@@ -181,6 +181,7 @@ BAD_LINES = {
     "blank prompt": (case(prompt="  \t "), "prompt", r"empty or whitespace-only prompt"),
     "missing prompt": ({k: v for k, v in case().items() if k != "prompt"}, "prompt", r"missing"),
     "non-string field": (case(category=3), "category", r"must be a string, found int"),
+    "null required field": (case(category=None), "category", r"null, not a string; every case needs"),
     "empty optional field": (case(scene=""), "scene", r"empty; give a value or remove the field"),
     "unknown field": (case(catgory="plants"), "catgory", r"unknown field; did you mean 'category'"),
     "unsafe id": (case("a/b c"), "id", r"not safe as a file name.*'a_b_c'"),

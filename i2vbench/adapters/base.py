@@ -70,6 +70,9 @@ class Adapter(ABC):
         for key in ("num_frames", "height", "width"):
             if not isinstance(settings[key], int) or settings[key] < 1:
                 raise ConfigError(f"setting {key} must be a positive integer; got {settings[key]!r}")
+        if settings["num_frames"] < 2:
+            raise ConfigError("setting num_frames must be at least 2: a video of one frame has no motion, and the "
+                              "temporal metrics compare frames")
         if settings["height"] % 2 or settings["width"] % 2:
             raise ConfigError(f"height and width must be even (H.264 yuv420p); got {settings['height']}x{settings['width']}")
         if not isinstance(settings["fps"], (int, float)) or not 0.01 <= settings["fps"] <= 1000:
