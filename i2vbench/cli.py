@@ -205,12 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     w = wsub.add_parser("fetch", help="download weights (those of every metric when no name is given)",
                         description="Download weights by name, or those the given metrics use; with neither, the "
                                     "weights of every metric (model weights such as consisti2v are fetched by "
-                                    "name). Weights already cached are not downloaded again; a failed download "
-                                    "does not stop the others.")
+                                    "name). Weights already cached are not downloaded again unless a checksum "
+                                    "shows them damaged (or --force); a failed download does not stop the others.")
     w.add_argument("names", nargs="*", help="weight names (see 'i2vbench weights check')")
     w.add_argument("--metrics", action="append",
                    help="fetch the weights these metrics use (comma-separated, repeatable; see 'i2vbench list metrics')")
-    wsub.add_parser("check", help="list every known weight, its source and licence, and whether it is cached")
+    w.add_argument("--force", action="store_true",
+                   help="download again what is cached (a damaged file that no checksum catches)")
+    wsub.add_parser("check", help="list every known weight, its source and licence, and whether it is cached "
+                                  "(where, and whether it passes its checksum)")
 
     p = sub.add_parser("suite", help="validate or import suites")
     ssub = p.add_subparsers(dest="suite_command", required=True, metavar="ACTION")
@@ -498,6 +501,16 @@ def cmd_suite(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _weight_state(weights, name: str) -> str:
+    """``cached at PATH``, or why not (missing, damaged) with the command that fixes it."""
+    try:
+        path = weights.locate(name)
+    except WeightsError:
+        return f"missing ({weights.fetch_command(name)})"
+    damaged = weights.damage(name)
+    return f"DAMAGED: {damaged} ({weights.fetch_command(name)})" if damaged else f"cached at {path}"
+
+
 def cmd_weights(args: argparse.Namespace) -> None:
     from . import weights
 
@@ -505,7 +518,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
         rows = sorted(weights.WEIGHTS.items())
         width = max(len(name) for name, _ in rows)
         for name, spec in rows:
-            state = "cached" if weights.is_available(name) else f"missing ({weights.fetch_command(name)})"
+            state = _weight_state(weights, name)
             print(f"{name:<{width}}  {spec.source}  [{spec.licence}]  used by {', '.join(spec.used_by)}: {state}")
         return
     from .metrics import get_metric, metric_names
@@ -525,7 +538,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
     failed = []
     for name in names:
         try:
-            print(f"{name}: {weights.fetch(name)}")
+            print(f"{name}: {weights.fetch(name, force=args.force)}")
         except WeightsError as exc:
             print(f"{name}: FAILED: {exc}", file=sys.stderr)
             failed.append(name)

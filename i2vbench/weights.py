@@ -363,11 +363,32 @@ def _unreachable(host: str) -> str | None:
     return None
 
 
-def fetch(name: str) -> Path:
-    """Download a weight into the cache (verifying URL downloads against their SHA-256 when known); a URL
-    weight already in the cache is not downloaded again (Hugging Face snapshots check their own files)."""
+def damage(name: str) -> str | None:
+    """Why a cached URL weight is not the published file (its SHA-256 differs from the listed one, or from the
+    prefix its file name carries, as torchvision's do), else None; a weight with no known digest passes."""
     spec = get_spec(name)
-    if spec.url and _url_path(spec).is_file():
+    path = _url_path(spec) if spec.url else None
+    expected = spec.sha256 or _name_digest(str(spec.filename or ""))
+    if path is None or not expected or not path.is_file():
+        return None
+    found = _sha256_with_progress(path, path.stat().st_size)
+    if found.startswith(expected):
+        return None
+    return f"{path} is damaged or incomplete (sha256 {found[:16]}..., expected {expected[:16]}...)"
+
+
+def _name_digest(filename: str) -> str | None:
+    """The SHA-256 prefix in a file name such as ``raft_large_C_T_V1-22a6c225.pth`` (torchvision's convention)."""
+    found = re.search(r"-([0-9a-f]{8,64})\.[a-z]+$", filename)
+    return found[1] if found else None
+
+
+def fetch(name: str, force: bool = False) -> Path:
+    """Download a weight into the cache (verifying URL downloads against their SHA-256 when known). A URL weight
+    already in the cache is downloaded again only when it fails that check, a Hugging Face snapshot only for the
+    files it lacks; ``force`` downloads everything again."""
+    spec = get_spec(name)
+    if spec.url and _url_path(spec).is_file() and not force and damage(name) is None:
         return _url_path(spec)
     reason = None if _proxied() else _unreachable(_host(spec))
     if reason:
@@ -375,19 +396,19 @@ def fetch(name: str) -> Path:
                            "have no internet access. Fetch on a machine that has, then copy the caches here "
                            f"(the Hugging Face cache, HF_HOME, and {cache_dir()}, I2VBENCH_CACHE)")
     try:
-        return _fetch_repo(spec) if spec.repo_id else _fetch_url(spec)
+        return _fetch_repo(spec, force) if spec.repo_id else _fetch_url(spec)
     except WeightsError:
         raise
     except Exception as exc:  # network, HTTP and hub errors all mean the same thing to the user
         raise WeightsError(f"cannot download {spec.name!r} from {spec.source}: {type(exc).__name__}: {exc}") from exc
 
 
-def _fetch_repo(spec: WeightSpec) -> Path:
+def _fetch_repo(spec: WeightSpec, force: bool = False) -> Path:
     from huggingface_hub import HfApi, snapshot_download
 
     files = HfApi().list_repo_files(spec.repo_id, revision=spec.revision)
     wanted = _choose_repo_files(files, spec.patterns)
-    return Path(snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=wanted))
+    return Path(snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=wanted, force_download=force))
 
 
 def _fetch_url(spec: WeightSpec) -> Path:

@@ -407,7 +407,7 @@ def test_a_damaged_checkpoint_is_loaded_once_and_reported_once_for_every_video(c
                          "--set", "num_frames=4", "--set", "height=32", "--set", "width=48")
     assert code == 1 and loads == ["cpu"]  # three batches, two metrics on the network: one load
     assert out.count("cannot load the dino_vitb16 network: RuntimeError") == 2  # a note per metric, not per video
-    assert "'i2vbench weights fetch dino_vitb16'" in out and out.count("could not be loaded (see above)") == 3
+    assert "'i2vbench weights fetch dino_vitb16 --force'" in out and out.count("could not be loaded (see above)") == 3
     with RunStore.open_existing(run) as store:
         errors = store.table("metric_errors")
         assert len(errors) == 2 * 3 and errors["error"].str.contains("Missing key").all()
@@ -425,7 +425,7 @@ def test_a_metric_network_that_fails_to_load_is_not_loaded_again():
     metric.load = broken
     for _ in range(2):
         with pytest.raises(NetworkLoadError, match="cannot load the network of metric aesthetic_quality: RuntimeError: "
-                                                   "CUDA out of memory; .*'i2vbench weights fetch clip_vit_l14'"):
+                                                   "CUDA out of memory; .*'i2vbench weights fetch clip_vit_l14 --force'"):
             metric.network()
     assert calls == [1]
 
@@ -461,3 +461,12 @@ def test_dreamsim_loads_from_the_unpacked_release_archive_without_downloading(tm
     with pytest.raises(WeightsError, match="unsafe path"):
         backbones._load_dreamsim(unsafe, "cpu")
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_checkpoint_cut_short_is_called_damaged_with_the_command_that_replaces_it(weight_cache):
+    path = put_url_weight(weight_cache, "laion_aesthetic_l14", "sa_0_4_vit_l_14_linear.pth", {})
+    path.write_bytes(b"<html>503 Service Unavailable</html>")  # what a proxy's error page saved as the file
+    with pytest.raises(NetworkLoadError, match=r"its checkpoint is no readable torch file \(damaged or cut short: .*"
+                                               r"download them again with 'i2vbench weights fetch laion_aesthetic_l14 "
+                                               "--force'"):
+        backbones.get_model("laion_aesthetic_l14", "cpu")

@@ -109,7 +109,7 @@ def fetched(monkeypatch):
     """Records the names ``weights fetch`` asks for; ``raft_things`` fails as a broken download would."""
     names: list[str] = []
 
-    def fake_fetch(name):
+    def fake_fetch(name, force=False):
         names.append(name)
         if name == "raft_things":
             raise WeightsError("cannot download 'raft_things': connection reset")
@@ -184,3 +184,32 @@ def test_a_hugging_face_blob_is_named_by_its_digest(weight_cache, monkeypatch):
     link.symlink_to(blobs / digest)
     monkeypatch.setattr(weights, "_sha256_with_progress", lambda *a: pytest.fail("a blob is not read"))
     assert weights.file_digest(link) == digest
+
+
+def test_a_damaged_url_weight_is_found_and_downloaded_again(weight_cache, monkeypatch, cli):
+    import hashlib
+
+    good = b"the published checkpoint"
+    digest = hashlib.sha256(good).hexdigest()
+    spec = weights.WeightSpec(name="toy", licence="MIT", used_by=("x",), url="http://127.0.0.1:9/toy.pth",
+                              filename=f"toy-{digest[:8]}.pth")  # torchvision's convention: the digest's prefix
+    monkeypatch.setitem(weights.WEIGHTS, "toy", spec)
+    downloads = []
+
+    def download(spec):
+        downloads.append(spec.name)
+        path = url_weight_path(weight_cache, spec.name, spec.filename)
+        path.write_bytes(good)
+        return path
+
+    monkeypatch.setattr(weights, "_fetch_url", download)
+    path = url_weight_path(weight_cache, "toy", spec.filename)
+    path.write_bytes(good[:10])  # cut short
+    assert "is damaged or incomplete (sha256 " in weights.damage("toy")
+    assert f"{spec.url}  [MIT]  used by x: DAMAGED: {path} is damaged" in cli("weights", "check")[1]
+    assert weights.fetch("toy").read_bytes() == good and downloads == ["toy"]
+    assert weights.damage("toy") is None and f"used by x: cached at {path}" in cli("weights", "check")[1]
+    weights.fetch("toy")
+    assert downloads == ["toy"]  # intact: kept
+    code, out, _ = cli("weights", "fetch", "toy", "--force")
+    assert code == 0 and downloads == ["toy", "toy"]

@@ -40,19 +40,25 @@ def load_network(what: str, load: Callable[[], T], weight_names: Sequence[str]) 
         raise
     except WeightsError as exc:  # missing or incomplete: its message already names the fetch command
         raise NetworkLoadError(str(exc)) from exc
-    except pickle.UnpicklingError as exc:  # torch's weights-only reader refused an object that is not a tensor
+    except pickle.UnpicklingError as exc:
         found = re.search(r"unsupported GLOBAL (\S+)", str(exc))
-        raise NetworkLoadError(
-            f"cannot load {what}: its checkpoint holds {found[1] if found else 'Python objects'} besides tensors, "
-            "and i2vbench never runs code from a checkpoint; fetch it again from its listed source "
-            f"('i2vbench weights check')") from exc
+        if found:  # torch's weights-only reader refused an object that is not a tensor
+            raise NetworkLoadError(
+                f"cannot load {what}: its checkpoint holds {found[1]} besides tensors, and i2vbench never runs code "
+                f"from a checkpoint; fetch it again from its listed source{_refetch(weight_names)}") from exc
+        raise NetworkLoadError(f"cannot load {what}: its checkpoint is no readable torch file (damaged or cut short: "
+                               f"{_brief(str(exc), 120)}){_refetch(weight_names)}") from exc
     except Exception as exc:
-        hint = ""
-        if weight_names:
-            fetch = " and ".join(f"'{weights.fetch_command(name)}'" for name in weight_names)
-            hint = (f"; if its cached weights are damaged or incomplete, delete them ('i2vbench weights check' "
-                    f"shows where they are) and fetch them again with {fetch}")
-        raise NetworkLoadError(f"cannot load {what}: {type(exc).__name__}: {_brief(str(exc))}{hint}") from exc
+        raise NetworkLoadError(f"cannot load {what}: {type(exc).__name__}: {_brief(str(exc))}"
+                               f"{_refetch(weight_names, 'if its cached weights are damaged or incomplete, ')}") from exc
+
+
+def _refetch(weight_names: Sequence[str], condition: str = "") -> str:
+    """How to replace the cached weights ``weight_names``: downloading them again over what is there."""
+    if not weight_names:
+        return ""
+    fetch = " and ".join(f"'{weights.fetch_command(name)} --force'" for name in weight_names)
+    return f"; {condition}download them again with {fetch} ('i2vbench weights check' shows where they are)"
 
 
 def _brief(text: str, limit: int = 400) -> str:
