@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -276,8 +277,9 @@ def _generation(args: argparse.Namespace):
     if shard.is_main:
         shared = f", shared by {shard.world} processes" if shard.world > 1 else ""
         print(f"run folder: {run_dir}  ({card.name} on {suite.name}, {len(suite)} cases{shared})")
-    summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress, shard=shard,
-                              adapter=adapter)
+    with _leaderboard_kept_true(store, shard):
+        summary = runner.generate(store, plan, batch_size=args.batch_size, progress=not args.no_progress,
+                                  shard=shard, adapter=adapter)
     _print_summary("generate", summary, shard)
     return store, suite, summary
 
@@ -305,14 +307,35 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
     from .report.leaderboard import write_leaderboard
 
     shard = current_shard()
-    summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
-                              recompute=args.recompute, progress=not args.no_progress, shard=shard)
+    with _leaderboard_kept_true(store, shard):
+        summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
+                                  recompute=args.recompute, progress=not args.no_progress, shard=shard)
     _print_summary("evaluate", summary, shard)
     shard.barrier()  # the leaderboard needs every process's scores
     if shard.is_main:
         path = write_leaderboard([store.run_dir], store.run_dir / "leaderboard.csv")
         print(f"leaderboard: {path}")
     return summary
+
+
+@contextlib.contextmanager
+def _leaderboard_kept_true(store, shard):
+    """A stage stopped part-way (Ctrl-C, an error) has changed the store (new videos forget their old scores;
+    --recompute clears a metric first): the run's leaderboard.csv, if there is one, is written again from the
+    store, so that it never shows numbers the store no longer holds."""
+    try:
+        yield
+    except BaseException:
+        board = store.run_dir / "leaderboard.csv"
+        if shard.is_main and board.exists():
+            from .report.leaderboard import write_leaderboard
+
+            try:
+                write_leaderboard([store.run_dir], board)
+            except Exception as exc:  # the stage's own error is the one to report
+                print(f"could not bring {board} up to date ({exc}); delete it, or run 'i2vbench leaderboard "
+                      f"{store.run_dir} -o {board}'", file=sys.stderr)
+        raise
 
 
 def _exit_code(store, *summaries) -> int:

@@ -232,3 +232,33 @@ def test_a_store_from_before_weight_digests_resumes_with_them(tmp_path):
         changed = {"generation": {**new["generation"], "seed": 1}}
         with pytest.raises(ConfigError, match="differs in: seed 0 in the folder, 1 now"):
             store.init_run(changed, "changed")
+
+
+def test_an_evaluation_stopped_part_way_leaves_a_true_leaderboard_and_reports_say_so(cli, tmp_path, tiny_suite,
+                                                                                      monkeypatch):
+    import pandas as pd
+
+    from i2vbench import runner
+
+    run = tmp_path / "r"
+    assert cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL,
+               "--metrics", "temporal_flickering")[0] == 0
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "scored"] == 3
+    score = runner._score
+    calls = []
+
+    def stopped_after_one_batch(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_score", stopped_after_one_batch)
+    code, _, _ = cli("--no-progress", "evaluate", run, "--metrics", "temporal_flickering", "--recompute",
+                     "--eval-batch-size", "1")
+    assert code == 130
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "scored"] == 1  # the store's state, not the old numbers
+    code, out, _ = cli("compare", run)
+    assert code == 0 and "static: values over fewer than its 3 videos (videos scored: temporal_flickering 1)" in out
+    assert cli("report", run, "-o", tmp_path / "report.html")[0] == 0
+    assert "values over fewer than its 3 videos" in (tmp_path / "report.html").read_text()

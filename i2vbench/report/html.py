@@ -27,6 +27,7 @@ from .aggregate import VBENCH_COLUMNS, RunData, Score, labels, load_runs, ordere
 from .leaderboard import leaderboard_tables
 from .plots import PlotSet, write_plots
 from .published import published_vbench_i2v
+from .tables import partial_notes
 
 THUMBNAIL = 256  # longest side of the embedded input images, in pixels
 BOARD_COLUMNS = ("model", "run", "suite", "videos", "failed", "scored", "score_errors", "seconds_per_video")
@@ -183,7 +184,7 @@ th,td{border:1px solid #ddd;padding:3px 6px;text-align:right}th{background:#f0f0
 td:first-child,th:first-child{text-align:left}
 table.sortable th{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-.scroll{overflow-x:auto}.note{color:#666;font-size:13px}
+.scroll{overflow-x:auto}.note{color:#666;font-size:13px}.warn{color:#a33}
 .plot{display:inline-block;margin:0 1em 1em 0;vertical-align:top}figure.plot img{width:auto;max-width:min(760px,95vw);background:#fff}
 .filters{position:sticky;top:0;background:#fafafa;padding:.5em 0;z-index:1}.filters label{margin-right:1em}
 .case{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1em 0}
@@ -293,6 +294,7 @@ fraction scores; VBench columns use VBench-I2V's normalisation and weights (see 
 <h2>Leaderboard</h2>
 <p class="note">Click a column header to sort.</p>
 <div class="scroll">{_leaderboard_html(board, scores)}</div>
+{"".join(f'<p class="note warn">{esc(note)}</p>' for note in partial_notes(runs, names))}
 {f'<div class="scroll">{_published_html()}</div>' if published else ""}
 <h2>Plots</h2>
 {_plots_html(plots, out.parent)}

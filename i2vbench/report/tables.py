@@ -161,6 +161,22 @@ def _comparability_notes(runs: Sequence[RunData], names: Sequence[str], same_sui
     return []
 
 
+def partial_notes(runs: Sequence[RunData], names: Sequence[str]) -> list[str]:
+    """A note for each run with values over fewer videos than it made (an evaluation stopped part-way, videos a
+    metric could not score): such a value is not the run's result, only its scored videos'."""
+    notes = []
+    for run, name in zip(runs, names):
+        made = int((run.cases["status"] == "done").sum())
+        short = {s.column: n for s in ordered_scores([run]) if run.ran(s.name)
+                 and 0 < (n := len(run.case_terms(s.name)[2])) < made}  # none at all: an empty cell says it
+        if short:
+            parts = ", ".join(f"{column} {n}" for column, n in short.items())
+            notes.append(f"{name}: values over fewer than its {made} videos (videos scored: {parts}); "
+                         f"'i2vbench status {run.run_dir}' says why, and 'i2vbench evaluate {run.run_dir}' scores "
+                         "what is left.")
+    return notes
+
+
 def _untested_notes(rows: Sequence[Row], baseline: int | None) -> list[str]:
     """A note for each run that shares too few scored cases with the baseline to be tested (no † is possible,
     which is not 'no difference')."""
@@ -183,7 +199,8 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
     columns = [Column(s.name, s.column, s.unit, s.higher_is_better) for s in scores]
     names = labels(runs)
     same_suite = _same_suite(runs)
-    notes += _precision_notes(runs, names, scores) + _comparability_notes(runs, names, same_suite)
+    notes += (_precision_notes(runs, names, scores) + _comparability_notes(runs, names, same_suite)
+              + partial_notes(runs, names))
     rows = []
     for i, (run, label) in enumerate(zip(runs, names)):
         cells = {}
