@@ -186,7 +186,25 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
         bar.close()
     finally:
         adapter.close()
+    if shard.is_main and (note := _mixed_formats(store.videos())):
+        summary.notes.append(note)
     return summary
+
+
+def _mixed_formats(videos: dict[str, dict]) -> str | None:
+    """A note when the run's videos differ in size, length or frame rate (videos made elsewhere, say): the
+    metrics score each as it is, so the run's numbers then mix formats."""
+    by_format: dict[tuple, list[str]] = {}
+    for cid, row in sorted(videos.items()):
+        key = (row["width"], row["height"], row["num_frames"], row["fps"])
+        if None not in key:  # a file that could not be probed is reported by the metrics that fail on it
+            by_format.setdefault(key, []).append(cid)
+    if len(by_format) < 2:
+        return None
+    parts = "; ".join(f"{len(ids)} {w}x{h}, {n} frames at {fps:g} fps ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+                      for (w, h, n, fps), ids in sorted(by_format.items(), key=lambda item: -len(item[1])))
+    return (f"the run's videos differ in format: {parts}. Each is scored as it is, so the run's values mix "
+            "these formats")
 
 
 def _load(adapter: Adapter, plan: RunPlan) -> None:

@@ -629,3 +629,18 @@ def test_one_unreadable_card_on_the_model_path_spoils_only_itself(cli, tmp_path,
     assert code == 2 and "mine.yaml cannot be read" in err  # the card meant, and what is wrong with it
     code, _, err = cli("generate", "--model", tmp_path / "nothere.yaml", "--suite", tiny_suite)
     assert code == 2 and "nothere.yaml not found" in err
+
+
+def test_videos_of_different_formats_in_one_run_are_pointed_out(cli, tmp_path, tiny_suite):
+    made, bigger = tmp_path / "made", tmp_path / "bigger"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", bigger,
+               "--set", "num_frames=8", "--set", "height=64", "--set", "width=96")[0] == 0
+    (made / "videos" / "case1.mp4").write_bytes((bigger / "videos" / "case1.mp4").read_bytes())
+    code, out, err = cli("--no-progress", "evaluate", "--videos", made / "videos", "--suite", tiny_suite,
+                         "--out", tmp_path / "r", "--metrics", "temporal_flickering")
+    assert code == 0, err
+    assert ("the run's videos differ in format: 2 64x64, 6 frames at 8 fps (case0, case2); 1 96x64, 8 frames at "
+            "8 fps (case1). Each is scored as it is" in out)
+    code, out, _ = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)
+    assert code == 0 and "differ in format" not in out  # the run's own videos (its record of them) agree
