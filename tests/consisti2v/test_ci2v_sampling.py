@@ -13,12 +13,12 @@ from i2vbench.consisti2v import (
     DDIMScheduler,
     FrameInitConfig,
     SamplingConfig,
-    frameinit,
     initial_noise,
     low_pass_filter,
     kernels,
     sample_latents,
 )
+from i2vbench.consisti2v.frameinit import frameinit
 
 H = W = 8
 
