@@ -304,7 +304,6 @@ def _metrics(args: argparse.Namespace) -> list:
 
 def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
     from . import runner
-    from .report.leaderboard import write_leaderboard
 
     shard = current_shard()
     with _leaderboard_kept_true(store, shard):
@@ -313,9 +312,12 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
     _print_summary("evaluate", summary, shard)
     shard.barrier()  # the leaderboard needs every process's scores
     if shard.is_main:
-        path = write_leaderboard([store.run_dir], store.run_dir / "leaderboard.csv")
-        print(f"leaderboard: {path}")
+        print(f"leaderboard: {_write_run_leaderboard(store)}")
     return summary
+
+
+#: the leaderboard each run folder holds
+RUN_LEADERBOARD = "leaderboard.csv"
 
 
 @contextlib.contextmanager
@@ -326,16 +328,21 @@ def _leaderboard_kept_true(store, shard):
     try:
         yield
     except BaseException:
-        board = store.run_dir / "leaderboard.csv"
+        board = store.run_dir / RUN_LEADERBOARD
         if shard.is_main and board.exists():
-            from .report.leaderboard import write_leaderboard
-
             try:
-                write_leaderboard([store.run_dir], board)
+                _write_run_leaderboard(store)
             except Exception as exc:  # the stage's own error is the one to report
                 print(f"could not bring {board} up to date ({exc}); delete it, or run 'i2vbench leaderboard "
                       f"{store.run_dir} -o {board}'", file=sys.stderr)
         raise
+
+
+def _write_run_leaderboard(store) -> Path:
+    """The run folder's own leaderboard.csv, from its store."""
+    from .report.leaderboard import write_leaderboard
+
+    return write_leaderboard([store.run_dir], store.run_dir / RUN_LEADERBOARD)
 
 
 def _exit_code(store, *summaries) -> int:

@@ -99,12 +99,22 @@ def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return center_crop(resized, height, width)
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
+def file_sha256(path: str | Path, label: str | None = None) -> str:
+    """SHA-256 of a file's bytes, read in chunks; with ``label``, a progress bar (on a terminal) for a file that
+    takes seconds, such as a checkpoint of gigabytes."""
     digest = hashlib.sha256()
+    bar = None
+    if label is not None and (size := os.path.getsize(path)) >= 1 << 28:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=size, unit="B", unit_scale=True, desc=label, leave=False, disable=None)
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
             digest.update(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     return digest.hexdigest()
 
 

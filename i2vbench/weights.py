@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import WeightsError, unknown_name
+from .video import file_sha256
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def file_digest(path: str | Path) -> str:
         memo = {}
     if key in memo:
         return memo[key]
-    digest = _sha256_with_progress(real, stat.st_size)
+    digest = file_sha256(real, f"checksum {real.name}")
     memo[key] = digest
     try:  # written whole and then renamed: processes hashing at once never leave a half-written file
         memo_file.parent.mkdir(parents=True, exist_ok=True)
@@ -227,19 +228,6 @@ def file_digest(path: str | Path) -> str:
     except OSError:  # a read-only cache: the digest is computed again next time
         pass
     return digest
-
-
-def _sha256_with_progress(path: Path, size: int) -> str:
-    from tqdm.auto import tqdm
-
-    digest = hashlib.sha256()
-    # a bar for files that take seconds, on a terminal only (None: tqdm's own test)
-    with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, desc=f"checksum {path.name}",
-                                      disable=True if size < 1 << 28 else None, leave=False) as bar:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
 
 
 def get_spec(name: str) -> WeightSpec:
@@ -371,7 +359,7 @@ def damage(name: str) -> str | None:
     expected = spec.sha256 or _name_digest(str(spec.filename or ""))
     if path is None or not expected or not path.is_file():
         return None
-    found = _sha256_with_progress(path, path.stat().st_size)
+    found = file_digest(path)
     if found.startswith(expected):
         return None
     return f"{path} is damaged or incomplete (sha256 {found[:16]}..., expected {expected[:16]}...)"

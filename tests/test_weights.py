@@ -167,7 +167,7 @@ def test_a_weight_file_digest_is_read_once_per_version(weight_cache, monkeypatch
     file = weight_cache / "model.safetensors"
     file.write_bytes(b"weights, version 1")
     assert weights.file_digest(file) == hashlib.sha256(b"weights, version 1").hexdigest()
-    monkeypatch.setattr(weights, "_sha256_with_progress", lambda *a: pytest.fail("read again"))
+    monkeypatch.setattr(weights, "file_sha256", lambda *a: pytest.fail("read again"))
     assert weights.file_digest(file) == hashlib.sha256(b"weights, version 1").hexdigest()  # remembered
     monkeypatch.undo()
     monkeypatch.setenv("I2VBENCH_CACHE", str(weight_cache / "i2vbench"))
@@ -182,7 +182,7 @@ def test_a_hugging_face_blob_is_named_by_its_digest(weight_cache, monkeypatch):
     (blobs / digest).write_bytes(b"not what the name says: the cache is trusted, not read")
     link = hf_snapshot(weight_cache, "o/n") / "model.safetensors"
     link.symlink_to(blobs / digest)
-    monkeypatch.setattr(weights, "_sha256_with_progress", lambda *a: pytest.fail("a blob is not read"))
+    monkeypatch.setattr(weights, "file_sha256", lambda *a: pytest.fail("a blob is not read"))
     assert weights.file_digest(link) == digest
 
 

@@ -47,11 +47,11 @@ def _lacking(folder: Path, alternatives: tuple[str, ...]) -> str | None:
     notes: list[str] = []
 
     def present(name: str) -> bool:
-        if (folder / name).is_file():
-            return True
-        index = folder / (name + INDEX_SUFFIX)
-        if not index.is_file():
+        index = weights_file(folder, (name,))  # the file itself, or its sharded checkpoint's index
+        if index is None:
             return False
+        if not index.name.endswith(INDEX_SUFFIX):
+            return True
         try:
             absent = [shard.name for shard in shard_files(index) if not shard.is_file()]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -39,8 +39,8 @@ def run_status(store: RunStore) -> list[str]:
     done = cases[cases["status"] == "done"]["case_id"].tolist()
     failed = cases[cases["status"] == "failed"]
     total = _suite_size(config)
-    unmade = total - len(cases) if total is not None and total >= len(cases) else 0
-    left = f", {unmade} not made yet" if total is not None and total >= len(cases) else ""
+    unmade = total - len(cases) if total is not None and total >= len(cases) else None
+    left = f", {unmade} not made yet" if unmade is not None else ""
     suite = f"{total} cases in the suite: " if total is not None else ""
     lines.append(f"videos: {suite}{len(done)} made, {len(failed)} failed{left}")
     lines += _listed(list(zip(failed["case_id"], failed["error"].fillna(""))), "  ", "failed ", "cases")
