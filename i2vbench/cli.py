@@ -342,7 +342,7 @@ def _write_run_leaderboard(store) -> Path:
     """The run folder's own leaderboard.csv, from its store."""
     from .report.leaderboard import write_leaderboard
 
-    return write_leaderboard([store.run_dir], store.run_dir / RUN_LEADERBOARD)
+    return write_leaderboard([store.run_dir], store.run_dir / RUN_LEADERBOARD)[0]
 
 
 def _exit_code(store, *summaries) -> int:
@@ -394,7 +394,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> None:
     from .report.leaderboard import category_path, write_leaderboard
 
-    path = write_leaderboard(args.runs, args.output)
+    path, notes = write_leaderboard(args.runs, args.output)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"leaderboard: {path}\nby category: {category_path(path)}")
 
 
@@ -440,7 +442,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     from .report.status import run_status
     from .store import RunStore
 
-    with RunStore.open_existing(args.run) as store:
+    with RunStore.open_readonly(args.run) as store:
         print("\n".join(run_status(store)))
 
 

@@ -164,6 +164,8 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
     summary = StageSummary()
     adapter = adapter or make_adapter(plan)
     try:
+        if shard.is_main:  # what was asked for, so that reports can tell a run stopped part-way from a finished one
+            store.request(c.id for c in plan.suite)
         report = adapter.prepare(list(plan.suite))
         if report is not None and shard.is_main:
             (store.run_dir / ADAPTER_REPORT).write_text(json.dumps(report, indent=2))

@@ -12,6 +12,8 @@ Plain tables, readable with any SQLite client::
     scores(case_id, metric, score, value, PK(case_id, score))
     frame_scores(case_id, score, frame, value, PK(case_id, score, frame))
     metric_errors(case_id, metric, error, PK(case_id, metric))
+    requested(case_id PK): every case a generation stage was asked for (the suite, or its --cases/--categories
+            selection), so that a run stopped part-way is told apart from a finished one
 
 Every write is one transaction, and primary keys make a row impossible to write twice: a run that is
 killed and started again finds exactly the rows that were committed.
@@ -90,7 +92,11 @@ CREATE TABLE IF NOT EXISTS metric_errors (
     error TEXT NOT NULL,
     PRIMARY KEY (case_id, metric)
 );
+CREATE TABLE IF NOT EXISTS requested (
+    case_id TEXT PRIMARY KEY
+);
 """
+_TABLES = ("run", "cases", "videos", "metrics", "scores", "frame_scores", "metric_errors", "requested")
 
 
 #: parts of a run's configuration that older stores lack: ``weights``, the digest of the model's weights
@@ -120,6 +126,7 @@ class RunStore:
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_NAME
+        self.readonly = False
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -162,6 +169,40 @@ class RunStore:
         if not path.is_file():
             raise ConfigError(f"{run_dir} is not a run folder (no {STORE_NAME} in it); make one with 'i2vbench run'")
         return cls(run_dir)
+
+    @classmethod
+    def open_readonly(cls, run_dir: str | Path) -> "RunStore":
+        """Open a run folder's store for reading only (reports, status): nothing is written, not even the schema
+        of a store from an earlier version, so runs on read-only storage, or shared with colleagues, can be read.
+        Tables and columns an older store lacks read as empty."""
+        path = Path(run_dir) / STORE_NAME
+        if not path.is_file():
+            raise ConfigError(f"{run_dir} is not a run folder (no {STORE_NAME} in it); make one with 'i2vbench run'")
+        store = cls.__new__(cls)
+        store.run_dir, store.path, store.readonly = Path(run_dir), path, True
+        uri = path.resolve().as_uri()
+        try:
+            # mode=ro still needs the write-ahead log's shared-memory file beside a WAL store; on storage where it
+            # cannot be made, immutable=1 reads the file as it is (a run still writing to it is then not seen)
+            for options in ("mode=ro", "immutable=1"):
+                try:
+                    store.conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=60, isolation_level=None)
+                    store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                    break
+                except sqlite3.OperationalError:
+                    if options == "immutable=1":
+                        raise
+        except sqlite3.OperationalError as exc:
+            raise ConfigError(f"cannot read the run store {path} ({exc})") from exc
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+            raise ConfigError(f"{path} is not a readable run store ({exc}): it is damaged or is another file") from exc
+        return store
+
+    def _has(self, table: str, column: str | None = None) -> bool:
+        """Whether the store holds ``table`` (and its ``column``): a store from an earlier version, opened read-only,
+        may lack them."""
+        columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        return bool(columns) and (column is None or column in columns)
 
     def close(self) -> None:
         self.conn.close()
@@ -228,7 +269,19 @@ class RunStore:
 
     def reset(self) -> None:
         """Delete every row (for --force)."""
-        self._tx([(f"DELETE FROM {t}", ()) for t in ("scores", "frame_scores", "metric_errors", "metrics", "videos", "cases", "run")])
+        self._tx([(f"DELETE FROM {t}", ()) for t in ("scores", "frame_scores", "metric_errors", "metrics", "videos",
+                                                      "cases", "requested", "run")])
+
+    def request(self, case_ids: Iterable[str]) -> None:
+        """Record cases a generation stage was asked for (a later stage may ask for more)."""
+        self._tx([("INSERT OR IGNORE INTO requested VALUES (?)", (cid,)) for cid in case_ids])
+
+    def requested(self) -> list[str] | None:
+        """The cases generation was asked for, sorted; ``None`` for a store from before they were recorded."""
+        if not self._has("requested"):
+            return None
+        ids = [row[0] for row in self.conn.execute("SELECT case_id FROM requested ORDER BY case_id")]
+        return ids or None
 
     # cases and videos --------------------------------------------------------------------------
     def case_status(self) -> dict[str, str]:
@@ -278,7 +331,9 @@ class RunStore:
 
     def metric_info(self) -> dict[str, dict]:
         """metric -> {group, status, reason, specs, precision}."""
-        cur = self.conn.execute("SELECT metric, metric_group, status, reason, specs, precision FROM metrics ORDER BY metric")
+        precision = "precision" if self._has("metrics", "precision") else "NULL"
+        cur = self.conn.execute(f"SELECT metric, metric_group, status, reason, specs, {precision} FROM metrics "
+                                "ORDER BY metric")
         return {m: {"group": g, "status": s, "reason": r, "specs": json.loads(sp), "precision": p}
                 for m, g, s, r, sp, p in cur}
 
@@ -326,6 +381,6 @@ class RunStore:
     # export ------------------------------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame:
         """One table as a DataFrame (``cases``, ``videos``, ``scores``, ``frame_scores``, ...)."""
-        if name not in {"run", "cases", "videos", "metrics", "scores", "frame_scores", "metric_errors"}:
+        if name not in _TABLES:
             raise ConfigError(f"unknown store table {name!r}")
         return pd.read_sql_query(f"SELECT * FROM {name}", self.conn)

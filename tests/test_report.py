@@ -76,11 +76,12 @@ def known_run(tmp_path: Path) -> Path:
 
 
 def test_leaderboard_csv_has_counts_percent_scores_and_empty_skipped_metrics(known_run, tmp_path):
-    out = write_leaderboard([known_run], tmp_path / "board" / "lb.csv")
+    out, _ = write_leaderboard([known_run], tmp_path / "board" / "lb.csv")
     row = pd.read_csv(out).iloc[0]
     assert (row["run"], row["model"], row["suite"]) == ("known", "known-model", "known")
     assert row["settings"] == '{"num_frames":4}'
     assert (row["cases"], row["videos"], row["failed"], row["scored"], row["score_errors"]) == (4, 3, 1, 2, 1)
+    assert pd.isna(row["not_made"])  # this store does not say which cases were asked for
     assert row["skipped_metrics"] == "aesthetic_quality"
     assert row["temporal_flickering"] == pytest.approx(85.0)
     assert row["subject_consistency"] == pytest.approx(88.33)  # frame-weighted: 5.3 / 6, not (0.85 + 0.9) / 2
@@ -224,7 +225,7 @@ def test_latex_table_rows_have_the_right_number_of_columns(tmp_path):
             assert row.startswith(rf"\multicolumn{{{len(spec)}}}")
         else:
             assert len(re.findall(r"(?<!\\)&", row)) == len(spec) - 1, row
-    assert r"better|model \& co" in tex and r"$^\dagger$" in tex and r"\textbf{" in tex
+    assert r"better\textbar{}model \& co" in tex and r"$^\dagger$" in tex and r"\textbf{" in tex
     assert tex.count(r"\begin{tabular}") == 1 and tex.strip().endswith(r"\end{tabular}")
 
 
@@ -267,7 +268,7 @@ def test_compare_and_leaderboard_commands(cli, tmp_path):
                          "--resamples", "1000", "-o", tmp_path / "t.tex")
     assert code == 0, err
     tex = (tmp_path / "t.tex").read_text()
-    assert "base\\_model (baseline)" in tex and tex.index("base\\_model") < tex.index("better|model")
+    assert "base\\_model (baseline)" in tex and tex.index("base\\_model") < tex.index("better\\textbar{}model")
     code, out, _ = cli("compare", runs[0].run_dir, runs[1].run_dir, "--format", "csv")
     assert code == 0 and out.startswith("block,model,run,score")
     code, out, _ = cli("leaderboard", runs[0].run_dir, runs[1].run_dir, "-o", tmp_path / "lb.csv")
@@ -370,3 +371,62 @@ def test_runs_of_one_model_in_folders_of_one_name_get_labels_that_tell_them_apar
                  and s.is_fraction].index("frame0_ssim")
     second_line = radar.axes[0].lines[1].get_ydata()
     assert np.isnan(second_line[ssim_axis]) and not np.isnan(radar.axes[0].lines[0].get_ydata()[ssim_axis])  # a gap where the run has no value, not the best radius
+
+
+def test_a_run_stopped_part_way_is_told_apart_from_a_finished_one(tmp_path, cli):
+    run = build_run(tmp_path / "stopped", "stopped_model", KNOWN)
+    with RunStore(run) as store:
+        store.request([*KNOWN, "e", "f"])  # asked for four cases, stopped after two
+    data = load_run(run)
+    assert data.unmade == ["e", "f"]
+    board = leaderboard_tables([data])[0]
+    assert board.loc[0, "not_made"] == 2
+    note = ("stopped_model: 2 of the 4 cases its run was asked for are not made yet (it stopped part-way), and its "
+            "values are over the cases made so far.")
+    assert any(n.startswith(note) for n in compare_runs([data], resamples=100).notes)
+    code, _, err = cli("leaderboard", run, "-o", tmp_path / "lb.csv")
+    assert code == 0 and f"note: {note}" in err
+
+
+def test_a_report_keeps_the_cases_of_other_suites_apart_and_says_the_runs_differ(tmp_path):
+    from i2vbench.report.html import build_report
+
+    build_run(tmp_path / "a", "model_a", KNOWN)
+    build_run(tmp_path / "b", "model_b", KNOWN, suite="elsewhere")  # the same case ids stand for other cases
+    with RunStore(tmp_path / "b") as store:
+        store.conn.execute("UPDATE cases SET prompt = 'another prompt' WHERE case_id = 'a'")
+    page = build_report([tmp_path / "a", tmp_path / "b"], tmp_path / "r.html")[0].read_text()
+    assert page.count('data-case="a"') == 2
+    assert "<h3>a (known)" in page and "<h3>a (elsewhere)" in page and "another prompt" in page
+    assert re.search(r'class="note warn">The runs were made on different suites', page)
+
+
+def test_report_video_links_climb_from_the_folder_as_given_not_its_symlink_target(tmp_path):
+    from i2vbench.report.html import build_report
+
+    run = build_run(tmp_path / "runs" / "a", "model_a", {"a": KNOWN["a"]})
+    (run / "videos").mkdir()
+    (run / "videos" / "a.mp4").write_bytes(b"not decoded by the report")
+    (tmp_path / "elsewhere" / "www").mkdir(parents=True)
+    (tmp_path / "site").symlink_to(tmp_path / "elsewhere" / "www")
+    page = build_report([run], tmp_path / "site" / "r.html")[0].read_text()
+    assert 'src="../runs/a/videos/a.mp4"' in page  # from <tmp>/site/, as the browser sees it
+
+
+def test_tables_written_beside_the_runs_are_skipped_by_the_next_glob(tmp_path, cli):
+    run = build_run(tmp_path / "runs" / "a", "model_a", KNOWN)
+    assert cli("leaderboard", run, "-o", tmp_path / "runs" / "lb.csv")[0] == 0
+    code, out, err = cli("leaderboard", *sorted((tmp_path / "runs").iterdir()), "-o", tmp_path / "runs" / "lb.csv")
+    assert code == 0 and "skipping" in err and "lb.csv: not a run folder" in err
+    code, _, err = cli("leaderboard", tmp_path / "runs" / "lb.csv", "-o", tmp_path / "x.csv")
+    assert code == 2 and "no run folders among" in err
+    code, _, err = cli("leaderboard", run, tmp_path / "runs" / "nope", "-o", tmp_path / "x.csv")
+    assert code == 2 and "not a run folder" in err  # a folder that is not a run is still an error
+
+
+def test_names_are_escaped_for_markdown_and_latex():
+    from i2vbench.report.tables import _md_escape, latex_escape
+
+    name = "m_1 | <b> $x$ `c`"
+    assert _md_escape(name) == r"m\_1 \| &lt;b> \$x\$ \`c\`"
+    assert latex_escape(name) == r"m\_1 \textbar{} \textless{}b\textgreater{} \$x\$ `c`"

@@ -26,7 +26,7 @@ def test_status_counts_videos_and_each_metrics_progress(cli, tmp_path, weight_ca
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith(f"run {run}: static on tiny, seed 0, settings ")
-    assert lines[1] == "videos: 5 cases in the suite: 2 made, 1 failed, 2 not made yet"
+    assert lines[1] == "videos: 3 cases asked for (of 5 in the suite): 2 made, 1 failed, 0 not made yet"
     assert lines[2].startswith("  failed case1: ") and "cannot be decoded" in lines[2]
     assert re.search(r"\n  subject_consistency +skipped: ", out) and "i2vbench weights fetch dino_vitb16" in out
     assert re.search(r"\n  temporal_flickering +2 of 2 videos scored in fp32\n", out)
@@ -41,9 +41,13 @@ def test_status_of_a_run_stopped_before_scoring_says_how_to_finish_it(cli, tmp_p
     manifest = make_suite(tmp_path / "s", n=3)
     run = tmp_path / "r"
     base = ("--no-progress", "generate", "--model", "static", "--suite", manifest, "--out", run, *SMALL)
-    assert cli(*base, "--cases", "case0")[0] == 0  # as a run stopped after its first video leaves it
+    assert cli(*base)[0] == 0
+    with RunStore(run) as store:  # as a run stopped after its first video leaves it
+        store.conn.execute("DELETE FROM videos WHERE case_id != 'case0'")
+        store.conn.execute("DELETE FROM cases WHERE case_id != 'case0'")
     out = cli("status", run)[1]
-    assert "2 not made yet" in out and "the command that started this run, run again, makes the videos left" in out
+    assert "\nvideos: 3 cases asked for: 1 made, 0 failed, 2 not made yet\n" in out
+    assert "the command that started this run, run again, makes the videos left" in out
     assert cli(*base)[0] == 0
     assert "metrics: none evaluated yet (i2vbench evaluate RUN)" in cli("status", run)[1]
 
@@ -100,3 +104,46 @@ def test_a_store_from_before_model_times_opens_and_records_them(tmp_path):
         store.record_video("b", "x", "p", 0, "videos/b.mp4", "cd", 8, 16, 32, 32, gen_seconds=1.5)
         times = store.table("videos").set_index("case_id")["gen_seconds"]
     assert times.isna()["a"] and times["b"] == 1.5
+
+
+def test_status_of_a_subset_run_counts_the_cases_it_was_asked_for(cli, tmp_path):
+    manifest = make_suite(tmp_path / "s", n=3)
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", manifest, "--out", run, *SMALL,
+               "--cases", "case0")[0] == 0
+    assert "\nvideos: 1 cases asked for (of 3 in the suite): 1 made, 0 failed, 0 not made yet\n" in cli("status", run)[1]
+
+
+def test_status_reads_a_store_of_an_earlier_version_without_changing_it(cli, tmp_path):
+    """An old store (no precision or gen_seconds columns, no requested table) is read as it is: status writes
+    nothing, so it also works on read-only storage."""
+    run = tmp_path / "old"
+    run.mkdir()
+    with sqlite3.connect(run / "run.sqlite") as conn:
+        conn.executescript("""
+            CREATE TABLE run (id INTEGER PRIMARY KEY, config TEXT NOT NULL, fingerprint TEXT NOT NULL, created_at REAL);
+            CREATE TABLE cases (case_id TEXT PRIMARY KEY, category TEXT, prompt TEXT, seed INTEGER, status TEXT,
+                                error TEXT, updated_at REAL);
+            CREATE TABLE videos (case_id TEXT PRIMARY KEY, path TEXT, sha256 TEXT, fps REAL, num_frames INTEGER,
+                                 height INTEGER, width INTEGER, created_at REAL);
+            CREATE TABLE metrics (metric TEXT PRIMARY KEY, metric_group TEXT, status TEXT, reason TEXT, specs TEXT,
+                                  updated_at REAL);
+            CREATE TABLE scores (case_id TEXT, metric TEXT, score TEXT, value REAL, PRIMARY KEY (case_id, score));
+            CREATE TABLE frame_scores (case_id TEXT, score TEXT, frame INTEGER, value REAL,
+                                       PRIMARY KEY (case_id, score, frame));
+            CREATE TABLE metric_errors (case_id TEXT, metric TEXT, error TEXT, PRIMARY KEY (case_id, metric));
+            INSERT INTO run VALUES (1, '{"generation": {"model": "static", "suite": "gone", "seed": 0}}', 'f', 0);
+            INSERT INTO cases VALUES ('a', 'x', 'p', 0, 'done', NULL, 0);
+            INSERT INTO videos VALUES ('a', 'videos/a.mp4', 'h', 8, 4, 8, 8, 0);
+            INSERT INTO metrics VALUES ('temporal_flickering', 'visual_quality', 'ran', NULL,
+                                        '[{"name": "temporal_flickering"}]', 0);
+            INSERT INTO scores VALUES ('a', 'temporal_flickering', 'temporal_flickering', 0.9);
+        """)
+    before = (run / "run.sqlite").read_bytes()
+    code, out, err = cli("status", run)
+    assert code == 0, err
+    assert "\nvideos: 1 made, 0 failed\n" in out and re.search(r"temporal_flickering +1 of 1 videos scored\n", out)
+    code, out, err = cli("leaderboard", run, "-o", tmp_path / "lb.csv")
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "lb.csv").loc[0, "temporal_flickering"] == pytest.approx(90.0)
+    assert (run / "run.sqlite").read_bytes() == before and sorted(p.name for p in run.iterdir()) == ["run.sqlite"]

@@ -18,8 +18,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .kernels import fused_available, temporal_window_attention
 
-_WINDOW_KEEP = [0, 1, 2, 3, 5, 6, 7, 8]  # 3x3 neighbourhood, row-major, centre dropped
-WINDOW_SIZE = len(_WINDOW_KEEP)
+WINDOW_SIZE = 8  # the 3x3 neighbourhood of frame 0, centre dropped
 _ROTARY_THETA = 10000.0
 _RELATIVE_BIAS_BUCKETS = 32
 
@@ -167,41 +166,21 @@ class TemporalAttention(Attention):
 
 
 def first_frame_window(x: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
-    """The 3x3 neighbourhood of frame 0 around every position, centre dropped: ``(b, H*W, 8, C)``.
+    """The 3x3 neighbourhood of frame 0 around every position, centre dropped: ``(b, H*W, 8, C)``, row-major.
 
     Borders use replicate padding. The centre is left out because frame 0 at the same position is
-    already one of the temporal tokens.
+    already one of the temporal tokens. Built from slices of frame 0 with its edge rows and columns repeated,
+    not from a gather with computed indices: compiled, such index arithmetic was miscompiled by inductor's
+    vectorised CPU code at 2x2 (torch 2.15), and holding the indices as a compile-time constant fails once a
+    graph has two sizes of them (torch 2.14).
     """
     bf, hw, c = x.shape
-    first = x.view(bf // geometry.n_frames, geometry.n_frames, hw, c)[:, 0]
-    return first[:, window_positions(geometry.height, geometry.width, x.device)]
-
-
-_WINDOW_POSITIONS: dict[tuple[int, int, torch.device], torch.Tensor] = {}
-
-
-@torch.compiler.assume_constant_result
-def window_positions(height: int, width: int, device: torch.device) -> torch.Tensor:
-    """``(H*W, 8)`` token indices of each position's window (borders replicated), made once per size.
-
-    A constant to ``torch.compile`` (with static shapes, as the pipeline compiles): computed in the graph,
-    the index arithmetic was miscompiled by inductor's vectorised CPU code at 2x2 (torch 2.15), and a
-    pad-and-unfold gather with it. Made outside inference mode, so that a cached index serves any later call.
-    """
-    key = (height, width, torch.device(device))
-    if key not in _WINDOW_POSITIONS:
-        with torch.inference_mode(False):
-            _WINDOW_POSITIONS[key] = _window_positions(height, width, key[2])
-    return _WINDOW_POSITIONS[key]
-
-
-def _window_positions(height: int, width: int, device: torch.device) -> torch.Tensor:
-    y = torch.arange(height).view(height, 1, 1, 1)
-    x = torch.arange(width).view(1, width, 1, 1)
-    step = torch.arange(-1, 2)
-    rows = (y + step.view(1, 1, 3, 1)).clamp(0, height - 1)
-    cols = (x + step.view(1, 1, 1, 3)).clamp(0, width - 1)
-    return (rows * width + cols).view(height * width, 9)[:, _WINDOW_KEEP].to(device)
+    n, h, w = geometry.n_frames, geometry.height, geometry.width
+    first = x.view(bf // n, n, h, w, c)[:, 0]
+    rows = torch.cat([first[:, :1], first, first[:, -1:]], dim=1)
+    edged = torch.cat([rows[:, :, :1], rows, rows[:, :, -1:]], dim=2)  # (b, H+2, W+2, C)
+    shifted = [edged[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
+    return torch.stack(shifted, dim=3).view(bf // n, hw, WINDOW_SIZE, c)
 
 
 class TemporalSelfAttention(TemporalAttention):

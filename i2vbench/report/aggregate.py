@@ -10,6 +10,7 @@ weight lets subsets (categories) and bootstrap resamples of cases use the same f
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..store import RunStore
+from ..store import STORE_NAME, RunStore
 
 GROUPS = ("visual_quality", "first_frame", "motion", "text_alignment")
 
@@ -64,6 +65,7 @@ class RunData:
     weights: pd.DataFrame        # same shape: 1 per scored video, or its frame count when frame-weighted
     errors: pd.DataFrame         # metric_errors rows
     precisions: dict[str, str] = field(default_factory=dict)  # metric -> "fp32" | "bf16", where recorded
+    requested: list[str] | None = None  # the cases generation was asked for; None: a store from before they were kept
 
     @property
     def name(self) -> str:
@@ -80,6 +82,14 @@ class RunData:
     @property
     def suite(self) -> str | None:
         return self.generation.get("suite")
+
+    @property
+    def unmade(self) -> list[str] | None:
+        """Cases asked for that have neither a video nor a recorded failure (the run stopped before them);
+        ``None`` when the store does not say what was asked for."""
+        if self.requested is None:
+            return None
+        return [c for c in self.requested if c not in self.cases.index]
 
     def ran(self, score: str) -> bool:
         """Whether ``score``'s metric ran (a skipped metric's score is empty, never 0)."""
@@ -138,7 +148,8 @@ def generation_time(videos: pd.DataFrame) -> GenerationTime | None:
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read one run folder's store into a :class:`RunData`."""
-    with RunStore.open_existing(run_dir) as store:
+    with RunStore.open_readonly(run_dir) as store:
+        requested = store.requested()
         config = store.config() or {}
         cases = store.table("cases").set_index("case_id")
         videos = store.table("videos").set_index("case_id")
@@ -166,7 +177,7 @@ def load_run(run_dir: str | Path) -> RunData:
     precisions = {m: item["precision"] for m, item in info.items() if item["status"] == "ran" and item["precision"]}
     return RunData(run_dir=Path(run_dir), config=config, cases=cases, videos=videos, scores=scores, skipped=skipped,
                    sums=pd.DataFrame(sums, dtype=float), weights=pd.DataFrame(weights, dtype=float), errors=errors,
-                   precisions=precisions)
+                   precisions=precisions, requested=requested)
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> list[RunData]:
@@ -174,7 +185,20 @@ def load_runs(run_dirs: Sequence[str | Path]) -> list[RunData]:
     a row of its own)."""
     if not run_dirs:
         raise ConfigError("no run folders given")
-    return [load_run(d) for d in unique_dirs(run_dirs)]
+    dirs = [d for d in unique_dirs(run_dirs) if not _report_output(d)]
+    if not dirs:
+        raise ConfigError(f"no run folders among {', '.join(map(str, run_dirs))}")
+    return [load_run(d) for d in dirs]
+
+
+def _report_output(path: Path) -> bool:
+    """Whether ``path`` is a file (a leaderboard CSV, a report page) or a report's ``<name>_files`` folder: what a
+    glob such as ``runs/*`` also picks up once reports were written beside the runs. Skipped, with a note."""
+    if path.is_file() or (path.is_dir() and path.name.endswith("_files") and (path / "plots").is_dir()
+                          and not (path / STORE_NAME).exists()):
+        print(f"note: skipping {path}: not a run folder", file=sys.stderr)
+        return True
+    return False
 
 
 def unique_dirs(run_dirs: Sequence[str | Path]) -> list[Path]:

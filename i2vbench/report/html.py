@@ -27,7 +27,7 @@ from .aggregate import VBENCH_COLUMNS, RunData, Score, labels, load_runs, ordere
 from .leaderboard import leaderboard_tables
 from .plots import PlotSet, write_plots
 from .published import published_vbench_i2v
-from .tables import partial_notes
+from .caveats import caveats
 
 THUMBNAIL = 256  # longest side of the embedded input images, in pixels
 BOARD_COLUMNS = ("model", "run", "suite", "videos", "failed", "scored", "score_errors", "seconds_per_video")
@@ -93,7 +93,8 @@ class _Media:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
             src = dst
-        return quote(os.path.relpath(src.resolve(), self.out_dir.resolve()).replace(os.sep, "/"))
+        # absolute, not resolved: a browser climbs '..' from the path it was given, not from a symlink's target
+        return quote(os.path.relpath(os.path.abspath(src), os.path.abspath(self.out_dir)).replace(os.sep, "/"))
 
 
 def _leaderboard_html(board: pd.DataFrame, scores: Sequence[Score]) -> str:
@@ -133,11 +134,39 @@ def _plots_html(plots: PlotSet, out_dir: Path) -> str:
     return "".join(parts) + (f'<ul class="note">{notes}</ul>' if notes else "")
 
 
+def _suite_groups(runs: Sequence[RunData]) -> list[list[int]]:
+    """Indices of the runs made on each suite (by name and manifest digest), in order of first appearance: a case
+    id of one suite may stand for another image and prompt in another suite."""
+    groups: dict[tuple, list[int]] = {}
+    for i, run in enumerate(runs):
+        groups.setdefault((run.suite, run.generation.get("suite_manifest_sha256")), []).append(i)
+    return list(groups.values())
+
+
 def _cases_html(runs: Sequence[RunData], names: Sequence[str], scores: Sequence[Score], media: _Media) -> str:
-    images = [_case_images(r) for r in runs]
+    groups = _suite_groups(runs)
+    sections, categories = [], set()
+    for members in groups:
+        suite_label = f" ({runs[members[0]].suite})" if len(groups) > 1 else ""
+        section_list, cats = _suite_cases_html(runs, names, scores, media, members, suite_label)
+        sections += section_list
+        categories |= cats
+    options = '<option value="">all categories</option>' + "".join(f'<option value="{esc(c)}">{esc(c)}</option>'
+                                                                   for c in sorted(categories))
+    boxes = "".join(f'<label><input type="checkbox" class="model-filter" value="{esc(n)}" checked> {esc(n)}</label>'
+                    for n in names)
+    return (f'<div class="filters"><label>category <select id="category-filter">{options}</select></label>'
+            f'<span class="models">{boxes}</span></div><div id="cases">{"".join(sections)}</div>')
+
+
+def _suite_cases_html(runs: Sequence[RunData], names: Sequence[str], scores: Sequence[Score], media: _Media,
+                      members: Sequence[int], suite_label: str) -> tuple[list[str], set[str]]:
+    """The sections of the cases of the runs ``members`` (one suite): each case's input image and prompt, and
+    each of those runs' video with its scores."""
+    images = [_case_images(runs[i]) for i in members]
     info: dict[str, tuple[str, str]] = {}
-    for run in runs:
-        for cid, row in run.cases.iterrows():
+    for i in members:
+        for cid, row in runs[i].cases.iterrows():
             info.setdefault(str(cid), ("" if pd.isna(row["category"]) else str(row["category"]), str(row["prompt"] or "")))
     sections = []
     for cid in sorted(info, key=lambda c: (info[c][0], c)):
@@ -147,7 +176,8 @@ def _cases_html(runs: Sequence[RunData], names: Sequence[str], scores: Sequence[
         figs = [f'<figure class="input"><img alt="input image of {esc(cid)}" src="{thumb}"><figcaption>input image'
                 f'<br><span class="file">{esc(image.name if image else "")}</span></figcaption></figure>' if thumb else
                 '<figure class="input missing"><div>input image not found</div></figure>']
-        for i, (run, name) in enumerate(zip(runs, names)):
+        for i in members:
+            run, name = runs[i], names[i]
             if cid not in run.cases.index:
                 continue
             case = run.cases.loc[cid]
@@ -165,15 +195,9 @@ def _cases_html(runs: Sequence[RunData], names: Sequence[str], scores: Sequence[
             figs.append(f'<figure class="clip" data-model="{esc(name)}">{body}<figcaption>{esc(name)}</figcaption>'
                         f'<table class="scores">{rows}</table></figure>')
         sections.append(f'<section class="case" data-category="{esc(category)}" data-case="{esc(cid)}">'
-                        f'<h3>{esc(cid)} <span class="cat">{esc(category)}</span></h3>'
+                        f'<h3>{esc(cid)}{esc(suite_label)} <span class="cat">{esc(category)}</span></h3>'
                         f'<p class="prompt">{esc(prompt)}</p><div class="row">{"".join(figs)}</div></section>')
-    categories = sorted({c for c, _ in info.values()})
-    options = '<option value="">all categories</option>' + "".join(f'<option value="{esc(c)}">{esc(c)}</option>'
-                                                                   for c in categories)
-    boxes = "".join(f'<label><input type="checkbox" class="model-filter" value="{esc(n)}" checked> {esc(n)}</label>'
-                    for n in names)
-    return (f'<div class="filters"><label>category <select id="category-filter">{options}</select></label>'
-            f'<span class="models">{boxes}</span></div><div id="cases">{"".join(sections)}</div>')
+    return sections, {c for c, _ in info.values()}
 
 
 CSS = """
@@ -294,7 +318,7 @@ fraction scores; VBench columns use VBench-I2V's normalisation and weights (see 
 <h2>Leaderboard</h2>
 <p class="note">Click a column header to sort.</p>
 <div class="scroll">{_leaderboard_html(board, scores)}</div>
-{"".join(f'<p class="note warn">{esc(note)}</p>' for note in partial_notes(runs, names))}
+{"".join(f'<p class="note warn">{esc(note)}</p>' for note in caveats(runs, names))}
 {f'<div class="scroll">{_published_html()}</div>' if published else ""}
 <h2>Plots</h2>
 {_plots_html(plots, out.parent)}

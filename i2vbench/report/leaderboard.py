@@ -23,9 +23,10 @@ from .aggregate import (
     settings_text,
     vbench_i2v_scores,
 )
+from .caveats import caveats
 
-ID_COLUMNS = ("run", "model", "suite", "seed", "settings", "cases", "videos", "failed", "scored", "score_errors",
-              "skipped_metrics", "bf16_metrics", "seconds_per_video")
+ID_COLUMNS = ("run", "model", "suite", "suite_manifest_sha256", "seed", "settings", "cases", "videos", "failed",
+              "not_made", "scored", "score_errors", "skipped_metrics", "bf16_metrics", "seconds_per_video")
 
 
 def case_counts(run: RunData, cases: Iterable[str] | None = None) -> dict[str, int]:
@@ -69,8 +70,11 @@ def leaderboard_tables(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFr
     rows, values, cat_rows, cat_values = [], [], [], []
     for run, label in zip(runs, labels(runs)):
         skipped = ";".join(sorted(run.skipped))
-        rows.append({"run": run.name, "model": label, "suite": run.suite, "seed": run.generation.get("seed"),
-                     "settings": settings_text(run), **case_counts(run), "skipped_metrics": skipped,
+        unmade = run.unmade
+        rows.append({"run": run.name, "model": label, "suite": run.suite,
+                     "suite_manifest_sha256": run.generation.get("suite_manifest_sha256"),
+                     "seed": run.generation.get("seed"), "settings": settings_text(run), **case_counts(run),
+                     "not_made": None if unmade is None else len(unmade), "skipped_metrics": skipped,
                      "bf16_metrics": ";".join(sorted(m for m, p in run.precisions.items() if p == "bf16")),
                      "seconds_per_video": getattr(generation_time(run.videos), "median", None)})
         values.append(score_values(run, scores))
@@ -95,14 +99,16 @@ def category_path(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}_by_category{out.suffix or '.csv'}")
 
 
-def write_leaderboard(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
-    """Write the leaderboard CSV and the per-category CSV beside it (values rounded to 2 decimals)."""
+def write_leaderboard(run_dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, list[str]]:
+    """Write the leaderboard CSV and the per-category CSV beside it (values rounded to 2 decimals); returns the
+    path and the notes a reader of the rows needs (:func:`.caveats.caveats`)."""
     out = Path(out)
-    board, by_category = leaderboard_tables(load_runs(run_dirs))
+    runs = load_runs(run_dirs)
+    board, by_category = leaderboard_tables(runs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         board.round(2).to_csv(out, index=False)
         by_category.round(2).to_csv(category_path(out), index=False)
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path with -o") from exc
-    return out
+    return out, caveats(runs, labels(runs))

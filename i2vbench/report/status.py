@@ -39,9 +39,15 @@ def run_status(store: RunStore) -> list[str]:
     done = cases[cases["status"] == "done"]["case_id"].tolist()
     failed = cases[cases["status"] == "failed"]
     total = _suite_size(config)
-    unmade = total - len(cases) if total is not None and total >= len(cases) else None
+    requested = store.requested()
+    if requested is not None:  # counted against what the run was asked for (a --cases run can be finished)
+        unmade: int | None = len(set(requested) - set(cases["case_id"]))
+        whole = f" (of {total} in the suite)" if total is not None and total != len(requested) else ""
+        suite = f"{len(requested)} cases asked for{whole}: "
+    else:  # a store from before requests were recorded: the suite stands for them
+        unmade = total - len(cases) if total is not None and total >= len(cases) else None
+        suite = f"{total} cases in the suite: " if total is not None else ""
     left = f", {unmade} not made yet" if unmade is not None else ""
-    suite = f"{total} cases in the suite: " if total is not None else ""
     lines.append(f"videos: {suite}{len(done)} made, {len(failed)} failed{left}")
     lines += _listed(list(zip(failed["case_id"], failed["error"].fillna(""))), "  ", "failed ", "cases")
     timed = generation_time(store.table("videos"))

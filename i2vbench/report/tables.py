@@ -11,6 +11,7 @@ from typing import Sequence
 import pandas as pd
 
 from .aggregate import RunData, Score, labels, ordered_scores
+from .caveats import caveats, same_suite_of
 from .published import published_vbench_i2v
 from .stats import LEVEL, RESAMPLES, SEED, PairedTest, bootstrap_ci, paired_bootstrap
 
@@ -128,55 +129,6 @@ def _mark_best(rows: Sequence[Row], columns: Sequence[Column]) -> None:
             c.best = v == best
 
 
-def _precision_notes(runs: Sequence[RunData], names: Sequence[str], scores: Sequence[Score]) -> list[str]:
-    """A note for each metric that the runs scored in different precisions (bf16 and fp32 differ slightly)."""
-    notes = []
-    for metric in dict.fromkeys(s.metric for s in scores):
-        by_precision: dict[str, list[str]] = {}
-        for run, name in zip(runs, names):
-            if metric in run.precisions:
-                by_precision.setdefault(run.precisions[metric], []).append(name)
-        if len(by_precision) > 1:
-            parts = "; ".join(f"{p}: {', '.join(who)}" for p, who in sorted(by_precision.items()))
-            notes.append(f"{metric} was scored in different precisions ({parts}); bf16 and fp32 scores may differ in "
-                         "the third or fourth decimal.")
-    return notes
-
-
-def _same_suite(runs: Sequence[RunData]) -> bool:
-    return len({(r.suite, r.generation.get("suite_manifest_sha256")) for r in runs}) <= 1
-
-
-def _comparability_notes(runs: Sequence[RunData], names: Sequence[str], same_suite: bool) -> list[str]:
-    """Notes where the runs' values are not over the same cases: other suites, or other cases of one suite."""
-    if not same_suite:
-        parts = "; ".join(f"{name}: {run.suite}" for run, name in zip(runs, names))
-        return [f"The runs were made on different suites or versions of a suite ({parts}): their values are over "
-                "different cases and not comparable, so none is marked best."]
-    done = [frozenset(run.cases.index[run.cases["status"] == "done"]) for run in runs]
-    if len(set(done)) > 1:
-        parts = "; ".join(f"{name}: {len(d)}" for d, name in zip(done, names))
-        return [f"The runs hold different cases of the suite (videos made: {parts}): each value is over its own "
-                "run's cases; paired tests use the cases a run shares with the baseline."]
-    return []
-
-
-def partial_notes(runs: Sequence[RunData], names: Sequence[str]) -> list[str]:
-    """A note for each run with values over fewer videos than it made (an evaluation stopped part-way, videos a
-    metric could not score): such a value is not the run's result, only its scored videos'."""
-    notes = []
-    for run, name in zip(runs, names):
-        made = int((run.cases["status"] == "done").sum())
-        short = {s.column: n for s in ordered_scores([run]) if run.ran(s.name)
-                 and 0 < (n := len(run.case_terms(s.name)[2])) < made}  # none at all: an empty cell says it
-        if short:
-            parts = ", ".join(f"{column} {n}" for column, n in short.items())
-            notes.append(f"{name}: values over fewer than its {made} videos (videos scored: {parts}); "
-                         f"'i2vbench status {run.run_dir}' says why, and 'i2vbench evaluate {run.run_dir}' scores "
-                         "what is left.")
-    return notes
-
-
 def _untested_notes(rows: Sequence[Row], baseline: int | None) -> list[str]:
     """A note for each run that shares too few scored cases with the baseline to be tested (no † is possible,
     which is not 'no difference')."""
@@ -198,9 +150,8 @@ def compare_runs(runs: Sequence[RunData], baseline: int | None = None, published
         if len(scores) < len(all_scores) else []
     columns = [Column(s.name, s.column, s.unit, s.higher_is_better) for s in scores]
     names = labels(runs)
-    same_suite = _same_suite(runs)
-    notes += (_precision_notes(runs, names, scores) + _comparability_notes(runs, names, same_suite)
-              + partial_notes(runs, names))
+    same_suite = same_suite_of(runs)
+    notes += caveats(runs, names, scores)
     rows = []
     for i, (run, label) in enumerate(zip(runs, names)):
         cells = {}
@@ -247,8 +198,12 @@ def _interval(cell: Cell) -> str:
     return f"[{cell.low:.2f}, {cell.high:.2f}]" if cell.low is not None else ""
 
 
+#: what GitHub-flavoured Markdown would read as markup in a cell: emphasis, code, maths, table pipes, HTML tags
+_MD_SPECIAL = {"\\": "\\\\", "|": "\\|", "*": "\\*", "_": "\\_", "`": "\\`", "$": "\\$", "<": "&lt;", "\n": " "}
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_").replace("\n", " ")
+    return "".join(_MD_SPECIAL.get(ch, ch) for ch in text)
 
 
 def to_markdown(c: Comparison) -> str:
@@ -276,7 +231,9 @@ def to_markdown(c: Comparison) -> str:
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  # in the default OT1 font encoding these print as other glyphs (an em dash, inverted marks)
+                  "|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 def latex_escape(text: str) -> str:

@@ -152,11 +152,11 @@ def test_shared_branches_need_that_many_text_rows_per_video(unet):
         unet(sample, 981, torch.randn(2, 77, 16), first, 3, branches=2)
 
 
-def test_window_index_made_in_inference_mode_serves_later_training_calls():
+def test_the_first_frame_window_is_differentiable_and_reads_frame_0_alone():
     from i2vbench.consisti2v.attention import VideoGeometry, first_frame_window
 
-    geometry = VideoGeometry(16, 5, 3)  # a size no other test uses: its cached index is made here
-    with torch.inference_mode():
+    geometry = VideoGeometry(16, 5, 3)
+    with torch.inference_mode():  # a window made in inference mode leaves nothing behind for later calls
         first_frame_window(torch.randn(16, 15, 4), geometry)
     x = torch.randn(16, 15, 4, requires_grad=True)
     first_frame_window(x, geometry).sum().backward()
