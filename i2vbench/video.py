@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import SuiteError, VideoError
 
@@ -49,16 +49,31 @@ class Video:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB ``[H, W, 3]``; a missing or corrupt file is a SuiteError."""
+    """Read an image file as uint8 RGB ``[H, W, 3]``, as a viewer shows it; a missing or corrupt file is a SuiteError.
+
+    A photo's EXIF orientation is applied (phones store portraits sideways); 16-bit images are scaled to 8 bits
+    (a plain conversion clips them to white); transparent pixels are laid on white.
+    """
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"image not found: {path}")
     try:
         with Image.open(path) as im:
             im.load()
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+            return np.asarray(_as_rgb(ImageOps.exif_transpose(im)), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise SuiteError(f"image {path} cannot be decoded ({exc}); replace it with a valid PNG/JPEG") from exc
+
+
+def _as_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB of any PIL mode."""
+    if im.mode.startswith("I"):  # I;16*, I: 16-bit samples (PNG stores up to 65535)
+        im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257.0).round().clip(0, 255).astype(np.uint8))
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
 
 
 def save_image(image: np.ndarray, path: str | Path) -> None:
@@ -68,35 +83,31 @@ def save_image(image: np.ndarray, path: str | Path) -> None:
         Image.fromarray(image).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
 
 
-def resize_short_side(image: np.ndarray, short: int) -> np.ndarray:
-    """Resize so that the shorter side equals ``short`` (bicubic, aspect kept)."""
-    h, w = image.shape[:2]
-    scale = short / min(h, w)
-    size = (max(short, round(w * scale)), max(short, round(h * scale)))
-    if (size[0], size[1]) == (w, h):
-        return image
-    return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
-
-
 def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Crop the centre ``height x width`` window (the image must be at least that large)."""
+    """Crop the centre ``height x width`` window (the image must be at least that large); offsets rounded as
+    torchvision's ``CenterCrop`` rounds them, so that a crop here and one there take the same pixels."""
     h, w = image.shape[:2]
     if h < height or w < width:
         raise ValueError(f"cannot crop {height}x{width} from an image of {h}x{w}")
-    top, left = (h - height) // 2, (w - width) // 2
+    top, left = int(round((h - height) / 2)), int(round((w - width) / 2))
     return image[top : top + height, left : left + width]
 
 
 def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize (short side) and centre-crop an image to exactly ``height x width``.
+    """Resize (bicubic, antialiased) to cover ``height x width`` with the aspect kept, then centre-crop to exactly it.
 
-    This is the preprocessing ConsistI2V applies to its conditioning image, and the one used to compare
-    an input image with a video's first frame.
+    The geometry is that of ConsistI2V's preprocessing (torchvision ``Resize`` of the side that must fit, the other
+    side truncated as torchvision does, then ``CenterCrop``), so an input image and a video's first frame are
+    compared pixel for pixel; only the resampling differs (ConsistI2V resizes bilinearly without antialiasing).
     """
     h, w = image.shape[:2]
-    scale = max(height / h, width / w)
-    resized = resize_short_side(image, max(round(min(h, w) * scale), min(height, width)))
-    return center_crop(resized, height, width)
+    if height / h >= width / w:  # the height must fit; the width follows (at least ``width``, never short)
+        size = (max(width, int(w * height / h)), height)
+    else:
+        size = (width, max(height, int(h * width / w)))
+    if size != (w, h):
+        image = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+    return center_crop(image, height, width)
 
 
 def file_sha256(path: str | Path, label: str | None = None) -> str:

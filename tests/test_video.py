@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from i2vbench.errors import SuiteError, VideoError
 from i2vbench.video import Video, center_crop, fit_image, load_image, read_video, write_video
@@ -98,3 +99,46 @@ def test_fit_image_resizes_short_side_then_crops_centre():
     assert out[:, 32].mean() > 200 and out[:, 0].mean() < 10
     assert fit_image(img, 50, 150).shape == (50, 150, 3)
     assert center_crop(img, 10, 20).shape == (10, 20, 3)
+
+
+@pytest.mark.parametrize("size", [(464, 540), (451, 300), (1280, 853), (333, 500), (257, 256), (255, 301)])
+def test_fit_image_takes_the_pixels_torchvision_resize_and_center_crop_take(size):
+    """Square targets: the same pixels as ConsistI2V's Resize(short side) + CenterCrop, done by torchvision on the
+    PIL image with the same (bicubic) resampling; the rounding of sizes and crop offsets included."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.functional import center_crop as tv_crop
+    from torchvision.transforms.functional import resize as tv_resize
+
+    img = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    for side in (256, 128):
+        expected = tv_crop(tv_resize(Image.fromarray(img), side, interpolation=InterpolationMode.BICUBIC), [side, side])
+        np.testing.assert_array_equal(fit_image(img, side, side), np.asarray(expected))
+
+
+def test_fit_image_never_comes_out_short_of_the_target():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(40, 700, 2))
+        th, tw = (int(v) for v in rng.integers(16, 400, 2))
+        assert fit_image(np.zeros((h, w, 3), np.uint8), th, tw).shape == (th, tw, 3), (h, w, th, tw)
+    assert fit_image(np.zeros((540, 464, 3), np.uint8), 480, 320).shape == (480, 320, 3)  # was one pixel short
+
+
+def test_images_load_as_a_viewer_shows_them(tmp_path):
+    wide = np.zeros((30, 40, 3), np.uint8)
+    wide[:, :20] = 200  # left half bright
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated 90 degrees clockwise
+    Image.fromarray(wide).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = load_image(tmp_path / "phone.jpg")
+    assert shown.shape == (40, 30, 3) and shown[:15].mean() > 150 and shown[25:].mean() < 50  # left went to the top
+
+    Image.fromarray(np.full((4, 4), 32768, np.uint16)).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    assert load_image(tmp_path / "deep.png")[0, 0].tolist() == [128, 128, 128]  # not clipped to white
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[:2] = (10, 20, 30, 255)  # opaque top half, transparent (black underneath) bottom half
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "cutout.png")
+    loaded = load_image(tmp_path / "cutout.png")
+    assert loaded[0, 0].tolist() == [10, 20, 30] and loaded[3, 3].tolist() == [255, 255, 255]

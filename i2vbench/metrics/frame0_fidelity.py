@@ -59,7 +59,9 @@ class Frame0Fidelity(Metric):
     """PSNR (dB), SSIM and LPIPS between the input image, fitted to the video's size, and the video's frame 0.
 
     An I2V model should start from its conditioning image; ConsistI2V's frame 0 is the VAE
-    reconstruction of it, so its fidelity is the VAE's. Dataset scores are means over videos.
+    reconstruction of it, so its fidelity is the VAE's (and the resampling's: the reference is fitted by
+    :func:`~i2vbench.video.fit_image`, bicubic, where ConsistI2V resizes bilinearly, on the same pixel grid).
+    Dataset scores are means over videos.
 
     ``frame0_lpips`` (AlexNet, v0.1, as the ``lpips`` package, on both images in [-1, 1] at the video's size;
     lower is better) is declared only by an instance created while both :data:`LPIPS_WEIGHTS` are cached:
