@@ -316,31 +316,30 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
     return summary
 
 
-#: the leaderboard each run folder holds
-RUN_LEADERBOARD = "leaderboard.csv"
-
-
 @contextlib.contextmanager
 def _leaderboard_kept_true(store, shard):
-    """A stage stopped part-way (Ctrl-C, an error) has changed the store (new videos forget their old scores;
-    --recompute clears a metric first): the run's leaderboard.csv, if there is one, is written again from the
-    store, so that it never shows numbers the store no longer holds."""
+    """A stage changes the store (a video made again forgets its old scores; --recompute clears a metric first),
+    finished or stopped part-way (Ctrl-C, an error): the run's leaderboard.csv, if there is one, is written again
+    from the store, so that it never shows numbers the store no longer holds."""
     try:
         yield
-    except BaseException:
+    finally:
+        from .runner import RUN_LEADERBOARD
+
         board = store.run_dir / RUN_LEADERBOARD
         if shard.is_main and board.exists():
             try:
                 _write_run_leaderboard(store)
-            except Exception as exc:  # the stage's own error is the one to report
+            except Exception as exc:  # a stage's own error is the one to report
                 print(f"could not bring {board} up to date ({exc}); delete it, or run 'i2vbench leaderboard "
                       f"{store.run_dir} -o {board}'", file=sys.stderr)
-        raise
 
 
 def _write_run_leaderboard(store) -> Path:
     """The run folder's own leaderboard.csv, from its store."""
     from .report.leaderboard import write_leaderboard
+
+    from .runner import RUN_LEADERBOARD
 
     return write_leaderboard([store.run_dir], store.run_dir / RUN_LEADERBOARD)[0]
 

@@ -15,6 +15,11 @@ class VideoError(I2VBenchError):
     """A video file cannot be read or written."""
 
 
+class StorageError(I2VBenchError, OSError):
+    """The run folder cannot be written (read-only, full, locked by another process): no later case would fare
+    better, so the run stops (an ``OSError`` too, for the code that stops on those)."""
+
+
 class ConfigError(I2VBenchError):
     """An unknown name, a bad setting, or a run folder made by another configuration."""
 

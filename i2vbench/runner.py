@@ -39,6 +39,9 @@ VIDEO_DIR = "videos"
 
 #: what an adapter found in the whole suite before generating (``Adapter.prepare``), in the run folder
 ADAPTER_REPORT = "adapter_report.json"
+#: the leaderboard each run folder holds (and its per-category table beside it)
+RUN_LEADERBOARD = "leaderboard.csv"
+RUN_LEADERBOARD_BY_CATEGORY = "leaderboard_by_category.csv"
 
 
 def case_seed(run_seed: int, case_id: str) -> int:
@@ -124,7 +127,8 @@ def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = S
                 if not Path(row["path"]).is_absolute():
                     (run_dir / row["path"]).unlink(missing_ok=True)
             store.reset()
-            (run_dir / ADAPTER_REPORT).unlink(missing_ok=True)
+            for derived in (ADAPTER_REPORT, RUN_LEADERBOARD, RUN_LEADERBOARD_BY_CATEGORY):
+                (run_dir / derived).unlink(missing_ok=True)
         store.init_run(plan.config(), plan.fingerprint())
     shard.barrier()
     if not shard.is_main:

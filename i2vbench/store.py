@@ -30,7 +30,7 @@ from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from .errors import ConfigError
+from .errors import ConfigError, StorageError
 
 STORE_NAME = "run.sqlite"
 #: (table, column, type) added since the first schema; older stores gain them when opened
@@ -215,16 +215,33 @@ class RunStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        """A write transaction (all or nothing), taken at once so that other processes wait for it."""
+        """A write transaction (all or nothing), taken at once so that other processes wait for it. A store that
+        cannot be written (full disk, read-only, held by another process past the timeout) stops the run."""
         cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from exc
         try:
             yield cur
             cur.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if self.conn.in_transaction:  # not when the interrupt came after COMMIT had already returned
                 cur.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._write_error(exc) from exc
             raise
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> StorageError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            why = ("another process kept it locked for over a minute (a second run on this folder? processes of "
+                   "one torchrun share a run; separate runs need separate --out folders)")
+        elif "full" in text:
+            why = "the disk is full; free space and run the same command again to resume"
+        else:
+            why = "check that the folder is writable, then run the same command again to resume"
+        return StorageError(f"cannot write the run store {self.path} ({text}): {why}")
 
     def _tx(self, statements: Iterable[tuple[str, Sequence]]) -> None:
         """Run statements in one transaction."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
+import io
 import json
 import os
 import re
@@ -217,14 +219,20 @@ def validate_suite(spec: str | Path) -> tuple[Suite, list[str]]:
     return _load(find_manifest(spec), "decode")
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSON-lines text: split at line feeds only (``str.splitlines`` also splits at U+2028, U+0085
+    and other characters that JSON strings may hold as they are), a carriage return before one dropped."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def _load(manifest: Path, check: str | None) -> tuple[Suite, list[str]]:
     try:
-        text = manifest.read_text(encoding="utf-8")
+        text = manifest.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write, is no case
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(f"cannot read suite manifest {manifest}: {exc}") from exc
     checker = _ManifestCheck(manifest, check)
     cases = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(jsonl_lines(text), start=1):
         if line.strip() and not line.lstrip().startswith("#"):
             case = checker.line(lineno, line)
             if case is not None:
@@ -246,6 +254,7 @@ class _ManifestCheck:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.first_line: dict[str, int] = {}
+        self.folded: dict[str, str] = {}  # casefolded id -> the id
         self.pairs: dict[tuple[Path, str], int] = {}
         self.categories = self._read_categories()
 
@@ -327,8 +336,14 @@ class _ManifestCheck:
                 f"{where}: field 'id': duplicate id {case_id!r}, also on line {self.first_line[case_id]}; "
                 "give every case a unique id"
             )
+        elif (twin := self.folded.get(case_id.casefold())) is not None:
+            self.problems.append(
+                f"{where}: field 'id': {case_id!r} differs from {twin!r} (line {self.first_line[twin]}) only in "
+                "letter case; their videos would be one file on macOS and Windows disks; rename one"
+            )
         else:
             self.first_line[case_id] = lineno
+            self.folded[case_id.casefold()] = case_id
 
     def _check_category(self, category: str | None, where: str) -> None:
         if category is None or self.categories is None or category in self.categories:
@@ -398,19 +413,20 @@ def sanitize_id(text: str) -> str:
 
 class _IdMaker:
     """Unique case ids: from an explicit id, or from an image stem; a further prompt for the same image
-    gets the words in which it differs from the first as a suffix (``stem--camera_pans_left``)."""
+    gets the words in which it differs from the first as a suffix (``stem--camera_pans_left``). Unique even where
+    letter case is ignored (``X`` and ``x`` would be one video file on macOS and Windows disks)."""
 
     def __init__(self) -> None:
-        self.taken: set[str] = set()
+        self.taken: set[str] = set()  # casefolded
         self.first_prompt: dict[str, str] = {}
 
     def make(self, stem: str, prompt: str, wanted: str | None = None) -> str | None:
         """A new id, or None when an explicit ``wanted`` id is already taken."""
         if wanted:
             case_id = sanitize_id(wanted)
-            if case_id in self.taken:
+            if case_id.casefold() in self.taken:
                 return None
-            self.taken.add(case_id)
+            self.taken.add(case_id.casefold())
             return case_id
         base = sanitize_id(stem)
         first = self.first_prompt.setdefault(base, prompt)
@@ -422,10 +438,10 @@ class _IdMaker:
             suffix = sanitize_id(prompt[n:])[:40]
             base = f"{base[: MAX_ID_LENGTH - len(suffix) - 2]}--{suffix}"
         case_id, count = base, 1
-        while case_id in self.taken:
+        while case_id.casefold() in self.taken:
             count += 1
             case_id = f"{base[: MAX_ID_LENGTH - 4]}-{count}"
-        self.taken.add(case_id)
+        self.taken.add(case_id.casefold())
         return case_id
 
 
@@ -457,6 +473,20 @@ def _write_manifest(manifest: Path, records: list[dict]) -> Path:
         Path(tmp).write_text(text, encoding="utf-8")
     load_suite(manifest)
     return manifest
+
+
+def _unique_file_name(name: str, taken: set[str]) -> str:
+    """A file-name-safe copy of ``name``, unlike every name in ``taken`` (casefolded) even on a disk that ignores
+    letter case: names that differ only in what sanitising drops get a short digest of the original name."""
+    stem, suffix = sanitize_id(Path(name).stem), Path(name).suffix.lower()
+    if f"{stem}{suffix}".casefold() not in taken:
+        return f"{stem}{suffix}"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    for length in range(8, len(digest) + 1):
+        candidate = f"{stem[:MAX_ID_LENGTH - length - 1]}-{digest[:length]}{suffix}"
+        if candidate.casefold() not in taken:
+            return candidate
+    raise SuiteError(f"no unique file name for {name!r}")  # 64 hex digits all taken: not in this universe
 
 
 def _relative(path: Path, manifest: Path) -> str:
@@ -497,7 +527,7 @@ def _read_rows(path: Path, expected: str, mapping: tuple[str, str] | None = None
         raise SuiteError(f"cannot read {path}: {exc}; expected a UTF-8 text file with {expected}") from exc
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         if not reader.fieldnames:
             raise SuiteError(f"{path}: empty CSV; expected a header row and {expected}")
         rows = []
@@ -508,7 +538,7 @@ def _read_rows(path: Path, expected: str, mapping: tuple[str, str] | None = None
         return rows
     if suffix == ".jsonl":
         rows, problems = [], []
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        for lineno, line in enumerate(jsonl_lines(text), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             try:
@@ -717,7 +747,7 @@ def import_vbench_i2v(
             if problem:
                 problems.append(f"{where}: image_name: {problem}")
                 continue
-            copies[image_name] = images_out / f"{sanitize_id(Path(image_name).stem)}{Path(image_name).suffix.lower()}"
+            copies[image_name] = images_out / _unique_file_name(image_name, {d.name.casefold() for d in copies.values()})
         records.append(
             {
                 "id": ids.make(Path(image_name).stem, prompt),

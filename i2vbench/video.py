@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import SuiteError, VideoError
+from .errors import StorageError, SuiteError, VideoError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif")
 
@@ -184,8 +184,9 @@ class atomic_path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, self.tmp = tempfile.mkstemp(
                 prefix=f".{self.path.name}.{os.getpid()}@{_HOST}.", suffix=self.path.suffix, dir=self.path.parent)
-        except OSError as exc:
-            raise VideoError(f"cannot write into {self.path.parent}: {exc.strerror}") from exc
+        except OSError as exc:  # the folder, not this file: every other file would fail the same way
+            raise StorageError(f"cannot write into {self.path.parent}: {exc.strerror or exc}; free space or "
+                               "choose a writable folder") from exc
         os.close(fd)
         return self.tmp
 

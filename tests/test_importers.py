@@ -354,3 +354,24 @@ def test_i2vbench_import_refuses_to_overwrite(tmp_path, videos):
     import_i2vbench(videos, captions, tmp_path / "out", height=8, width=8)
     with pytest.raises(SuiteError, match=r"i2v-bench\.jsonl already exists"):
         import_i2vbench(videos, captions, tmp_path / "out")
+
+
+def test_vbench_i2v_images_whose_names_sanitise_alike_keep_files_of_their_own(tmp_path):
+    crops = tmp_path / "crop"
+    names = ["a cat, sitting on a mat.jpg", "a cat sitting on a mat.jpg", "X.JPG", "x.jpg"]
+    for value, name in enumerate(names):
+        tiny_png(crops / "1-1" / name, 10 * (value + 1))
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps([vbench_entry(f"prompt {i}", name) for i, name in enumerate(names)]))
+    suite = load_suite(import_vbench_i2v(info, crops, tmp_path / "out", aspect_ratio="1-1"))
+    assert len({c.image.name.casefold() for c in suite}) == 4  # one file each, even on a case-blind disk
+    assert sorted(int(c.load_image()[0, 0, 0]) for c in suite) == [10, 20, 30, 40]
+
+
+def test_prompts_holding_line_separators_round_trip_through_an_import(tmp_path, images):
+    prompts = tmp_path / "prompts.jsonl"
+    rows = [{"filename": "red fox.png", "prompt": "The fox\u2028runs\u0085on"},
+            {"filename": "sub/tree.jpg", "prompt": "Branches sway"}]
+    prompts.write_text("\ufeff" + "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows), encoding="utf-8")
+    suite = load_suite(import_folder(images, prompts, tmp_path / "out", "mine"))
+    assert [c.prompt for c in suite] == ["The fox\u2028runs\u0085on", "Branches sway"]

@@ -644,3 +644,42 @@ def test_videos_of_different_formats_in_one_run_are_pointed_out(cli, tmp_path, t
             "8 fps (case1). Each is scored as it is" in out)
     code, out, _ = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)
     assert code == 0 and "differ in format" not in out  # the run's own videos (its record of them) agree
+
+
+def test_a_videos_folder_that_cannot_be_written_stops_the_run(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "videos").write_text("a file where the videos folder goes")
+    code, _, err = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)
+    assert code == 2 and f"cannot write into {run / 'videos'}" in err and "choose a writable folder" in err
+    assert rows(run, "SELECT COUNT(*) FROM cases WHERE status = 'failed'")[0][0] == 0  # not blamed on the cases
+
+
+def test_a_store_locked_by_another_process_stops_with_the_reason(tmp_path):
+    from i2vbench.errors import StorageError
+
+    with RunStore(tmp_path / "r") as store:
+        store.conn.execute("PRAGMA busy_timeout = 100")
+        other = sqlite3.connect(tmp_path / "r" / "run.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StorageError, match="another process kept it locked"):
+                store.request(["a"])
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        store.request(["a"])  # free again: the store works on
+        assert store.requested() == ["a"]
+
+
+def test_the_run_leaderboard_never_outlives_the_scores_it_shows(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    base = ("--no-progress", "--suite", tiny_suite, "--out", run, *SMALL)
+    assert cli("run", "--model", "static", "--metrics", "temporal_flickering", *base)[0] == 0
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "scored"] == 3
+    (run / "videos" / "case0.mp4").unlink()  # made again by the next generate, which forgets its scores
+    assert cli("generate", "--model", "static", *base)[0] == 0
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "scored"] == 2
+    code, _, err = cli("generate", "--model", "static", *base, "--set", "fps=4", "--force")  # another configuration
+    assert code == 0, err
+    assert not (run / "leaderboard.csv").exists() and not (run / "leaderboard_by_category.csv").exists()

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import make_suite
+
 from i2vbench.errors import SuiteError
 from i2vbench.suite import (
     Case,
@@ -281,3 +283,16 @@ def test_validate_warns_about_missing_licences_small_images_and_redundant_cases(
     assert warnings == [
         f"{manifest}:1: field 'licence': none recorded; add the image's licence so results can be shared"
     ]
+
+
+def test_a_manifest_with_a_byte_order_mark_loads(tmp_path):
+    manifest = make_suite(tmp_path / "s", n=2)
+    manifest.write_text("\ufeff" + manifest.read_text(), encoding="utf-8")
+    assert [c.id for c in load_suite(manifest)] == ["case0", "case1"]
+
+
+def test_ids_that_differ_only_in_letter_case_are_refused(tmp_path):
+    manifest = make_suite(tmp_path / "s", n=2)
+    manifest.write_text(manifest.read_text().replace('"case1"', '"CASE0"'))
+    with pytest.raises(ManifestError, match=r"'CASE0' differs from 'case0' \(line 1\) only in letter case"):
+        load_suite(manifest)
