@@ -174,7 +174,8 @@ def time_decode(pipe: ConsistI2VPipeline, videos: int, size: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda",
+                        help="cuda (default), or cpu with --tiny: the full-size network takes hours on a CPU")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--batches", default="1,4,8", help="batch sizes of the fast path")
     parser.add_argument("--steps", type=int, default=50)
@@ -200,6 +201,11 @@ def main() -> None:
     parser.add_argument("--layout", default="auto", choices=["auto", "contiguous", "channels_last"],
                         help="activation layout of the fast path; auto times one UNet call in each and keeps the faster")
     args = parser.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.exit(2, "this benchmark needs a CUDA GPU that this Python's torch can use (none is visible); for a "
+                       "smoke run on the CPU: --tiny --device cpu\n")
+    if not args.device.startswith("cuda") and not args.tiny:
+        parser.exit(2, f"the full-size network on {args.device} would take hours: add --tiny for a smoke run\n")
 
     request = VideoRequest(height=args.size, width=args.size, sampling=sampling_config(num_inference_steps=args.steps))
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"

@@ -15,14 +15,18 @@
 #   layers  benchmarks/profile_unet.py: the layer variants alone (fused attention with rotary inside or not,
 #           temporal convolution forms, stacked projections, SDPA backends; about 3 min)
 #
-# Environment: LOG_DIR (default runs/gpu-checks), PYTHON (the interpreter with torch; default python3),
+# Environment: LOG_DIR (default gpu-checks), PYTHON (the interpreter with torch; default .venv/bin/python where
+# the README's setup made it, else python3),
 # SPEED_ARGS / LAYERS_ARGS (added to the stage's command line), TESTS_TIMEOUT / SPEED_TIMEOUT / LAYERS_TIMEOUT
 # (seconds). Exit status: 0 when every stage passed, 1 when one failed or ran out of time, 2 for an unknown stage
 # or no usable GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LOG_DIR=${LOG_DIR:-runs/gpu-checks}
-PYTHON=${PYTHON:-python3}
+LOG_DIR=${LOG_DIR:-gpu-checks}  # not under runs/, whose folders 'i2vbench leaderboard runs/*' reads as runs
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python3
+    [ -x .venv/bin/python ] && PYTHON=.venv/bin/python
+fi
 mkdir -p "$LOG_DIR"
 export PYTHONUNBUFFERED=1
 stages=("$@")
@@ -49,6 +53,10 @@ run_stage() {  # name, time limit (s), command...
 }
 
 nvidia-smi -L 2>/dev/null | tee "$LOG_DIR/summary.txt"
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+    echo "$PYTHON cannot import torch: set PYTHON to the interpreter of the environment the README's setup made" >&2
+    exit 2
+fi
 if ! "$PYTHON" -c "import sys, torch
 print('torch', torch.__version__, '| CUDA', torch.version.cuda, '|',
       torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')

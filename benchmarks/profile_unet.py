@@ -242,6 +242,8 @@ def main() -> None:
     parser.add_argument("--sdpa-backends", action="store_true",
                         help="first time the spatial attentions' SDPA calls under each backend (flash, efficient, cudnn)")
     args = parser.parse_args()
+    if not torch.cuda.is_available():
+        parser.exit(2, "profile_unet.py times CUDA kernels: it needs a CUDA GPU that this Python's torch can use\n")
     import torch._inductor.config as inductor_config
 
     for setting in filter(None, args.inductor.split(",")):

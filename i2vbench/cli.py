@@ -21,7 +21,7 @@ EPILOG = """examples:
   i2vbench run --model camera --set motion=zoom_in --set speed=0.3
   i2vbench evaluate --videos my_videos/ --suite i2vbench-mini
   i2vbench leaderboard runs/* -o leaderboard.csv
-  i2vbench compare runs/consisti2v runs/static --baseline runs/static --format latex
+  i2vbench compare runs/consisti2v-i2vbench-mini runs/static-i2vbench-mini --baseline runs/static-i2vbench-mini --format latex
   i2vbench report runs/* -o report.html
   i2vbench status runs/static-i2vbench-mini          how far a run got, per stage and metric
   i2vbench list models | metrics | suites

@@ -30,7 +30,10 @@ def load_object(target: str) -> Any:
     module, _, attr = target.partition(":")
     try:
         return getattr(import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
+    except ImportError as exc:
+        raise ConfigError(f"cannot load plugin {target!r}: {exc}; make sure {module!r} is importable by the Python "
+                          "that runs i2vbench (pip install its package there, or add its folder to PYTHONPATH)") from exc
+    except AttributeError as exc:
         raise ConfigError(f"cannot load plugin {target!r}: {exc}") from exc
 
 

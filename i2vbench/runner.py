@@ -24,7 +24,7 @@ from typing import Any, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
-from . import __version__
+from . import __version__, weights
 from .adapters.base import Adapter
 from .errors import ConfigError, I2VBenchError, ModelLoadError, NetworkLoadError, WeightsError
 from .metrics import PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
@@ -452,6 +452,7 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
     runnable = []
     info = store.metric_info()
     reasons = {m.name: m.unavailable_reason() for m in metrics}
+    uncached: dict[str, str] = {}  # metric -> the weights it misses: said in short, with one fetch command for all
     if not recompute:
         _check_precisions(store, [m for m in metrics if reasons[m.name] is None], info)
     for metric in metrics:
@@ -462,7 +463,11 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
         elif reason:
             if shard.is_main:
                 store.set_metric_status(metric.name, metric.group, "skipped", specs, reason)
-            summary.notes.append(f"{metric.name}: skipped ({reason})")
+            if (missing := weights.missing_weights_name(reason)) is not None:
+                uncached[metric.name] = missing
+                summary.notes.append(f"{metric.name}: skipped (weights '{missing}' not cached)")
+            else:
+                summary.notes.append(f"{metric.name}: skipped ({reason})")
         else:
             if shard.is_main:
                 if recompute:
@@ -472,6 +477,11 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
             runnable.append(metric)
             if note := metric.left_out():
                 summary.notes.append(f"{metric.name}: {note}")
+    if uncached:
+        summary.notes.append(
+            f"fetch what they need with 'i2vbench weights fetch --metrics {','.join(uncached)}' on a machine with "
+            "internet access (then copy its caches, HF_HOME and I2VBENCH_CACHE, here); 'i2vbench status "
+            f"{store.run_dir}' keeps each reason")
     shard.barrier()
     cases = {c.id: c for c in shard.take(list(suite))}
     videos = {cid: row for cid, row in store.videos().items() if cid in cases}

@@ -240,6 +240,15 @@ def fetch_command(name: str) -> str:
     return f"i2vbench weights fetch {name}"
 
 
+_MISSING_PREFIX = re.compile(r"weights '([^']+)' \(.*?\) are not in the cache")
+
+
+def missing_weights_name(reason: str) -> str | None:
+    """The weights named by a reason :func:`_missing` wrote, else None (a console can then say it in short)."""
+    match = _MISSING_PREFIX.match(reason)
+    return match.group(1) if match else None
+
+
 def _missing(spec: WeightSpec, detail: str) -> WeightsError:
     where = ("the Hugging Face cache (HF_HOME)" if spec.repo_id
              else f"{cache_dir()} (I2VBENCH_CACHE)")

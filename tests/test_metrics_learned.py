@@ -361,9 +361,12 @@ def test_runner_records_learned_metrics_without_weights_as_skipped_not_zero(cli,
     code, out, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run,
                          "--set", "num_frames=4", "--set", "height=32", "--set", "width=32")
     assert code == 0, err
-    assert "subject_consistency: skipped" in out and "i2vbench weights fetch dino_vitb16" in out
+    assert "subject_consistency: skipped (weights 'dino_vitb16' not cached)" in out
+    fetch = next(line for line in out.splitlines() if "fetch what they need with 'i2vbench weights fetch --metrics " in line)
+    assert "subject_consistency" in fetch and "clip_score" in fetch and "temporal_flickering" not in fetch
     with RunStore.open_existing(run) as store:
         info = store.metric_info()
+        assert "i2vbench weights fetch dino_vitb16" in info["subject_consistency"]["reason"]  # the whole reason kept
         assert info["subject_consistency"]["status"] == "skipped" and info["clip_score"]["status"] == "skipped"
         assert {"subject_consistency", "clip_score"}.isdisjoint(store.table("scores")["metric"])
     board = pd.read_csv(run / "leaderboard.csv").loc[0]

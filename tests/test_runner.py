@@ -683,3 +683,23 @@ def test_the_run_leaderboard_never_outlives_the_scores_it_shows(cli, tmp_path, t
     code, _, err = cli("generate", "--model", "static", *base, "--set", "fps=4", "--force")  # another configuration
     assert code == 0, err
     assert not (run / "leaderboard.csv").exists() and not (run / "leaderboard_by_category.csv").exists()
+
+
+def test_the_readme_metric_example_runs_as_written(cli, tmp_path, tiny_suite, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    code = text.split("# mypkg/metric.py\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "metric.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "r"
+    result = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL,
+                 "--metrics", "mypkg.metric:Brightness")
+    assert result[0] == 0, result[2]
+    assert 0 < pd.read_csv(run / "leaderboard.csv").loc[0, "brightness"] < 100
+
+
+def test_a_plugin_that_cannot_be_imported_says_how_to_make_it_importable(cli, tmp_path, tiny_suite):
+    code, _, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r",
+                       *SMALL, "--metrics", "nopkg_here.metric:Brightness")
+    assert code == 2 and "make sure 'nopkg_here.metric' is importable" in err and "PYTHONPATH" in err

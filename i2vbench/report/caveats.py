@@ -61,8 +61,8 @@ def partial_notes(runs: Sequence[RunData], names: Sequence[str]) -> list[str]:
         if short:
             parts = ", ".join(f"{column} {n}" for column, n in short.items())
             notes.append(f"{name}: values over fewer than its {made} videos (videos scored: {parts}); "
-                         f"'i2vbench status {run.run_dir}' says why, and 'i2vbench evaluate {run.run_dir}' scores "
-                         "what is left.")
+                         f"'i2vbench status {run.run_dir}' says why: a video a metric could not score stays "
+                         f"unscored, an evaluation stopped part-way is finished by 'i2vbench evaluate {run.run_dir}'.")
     return notes
 
 
