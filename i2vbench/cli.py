@@ -318,21 +318,32 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
 
 @contextlib.contextmanager
 def _leaderboard_kept_true(store, shard):
-    """A stage changes the store (a video made again forgets its old scores; --recompute clears a metric first),
-    finished or stopped part-way (Ctrl-C, an error): the run's leaderboard.csv, if there is one, is written again
-    from the store, so that it never shows numbers the store no longer holds."""
+    """A stage that changes the store (a video made again forgets its old scores; --recompute clears a metric
+    first), finished or stopped part-way (Ctrl-C, an error), has the run's leaderboard.csv, if there is one, written
+    again from the store, so that it never shows numbers the store no longer holds. A finished stage waits for
+    the other processes of the run first; one that changed nothing (on this process, when it runs alone) writes
+    nothing, so that a finished run on read-only storage runs again as a no-op."""
+    changes = store.conn.total_changes
     try:
         yield
-    finally:
-        from .runner import RUN_LEADERBOARD
+    except BaseException:
+        _rewrite_run_leaderboard(store, shard)
+        raise
+    shard.barrier()
+    if shard.world > 1 or store.conn.total_changes != changes:
+        _rewrite_run_leaderboard(store, shard)
 
-        board = store.run_dir / RUN_LEADERBOARD
-        if shard.is_main and board.exists():
-            try:
-                _write_run_leaderboard(store)
-            except Exception as exc:  # a stage's own error is the one to report
-                print(f"could not bring {board} up to date ({exc}); delete it, or run 'i2vbench leaderboard "
-                      f"{store.run_dir} -o {board}'", file=sys.stderr)
+
+def _rewrite_run_leaderboard(store, shard) -> None:
+    from .runner import RUN_LEADERBOARD
+
+    board = store.run_dir / RUN_LEADERBOARD
+    if shard.is_main and board.exists():
+        try:
+            _write_run_leaderboard(store)
+        except Exception as exc:  # a stage's own error is the one to report
+            print(f"could not bring {board} up to date ({exc}); delete it, or run 'i2vbench leaderboard "
+                  f"{store.run_dir} -o {board}'", file=sys.stderr)
 
 
 def _write_run_leaderboard(store) -> Path:

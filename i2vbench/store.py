@@ -172,9 +172,10 @@ class RunStore:
 
     @classmethod
     def open_readonly(cls, run_dir: str | Path) -> "RunStore":
-        """Open a run folder's store for reading only (reports, status): nothing is written, not even the schema
-        of a store from an earlier version, so runs on read-only storage, or shared with colleagues, can be read.
-        Tables and columns an older store lacks read as empty."""
+        """Open a run folder's store for reading only (reports, status): no row or schema is written (a store from
+        an earlier version is read as it is), so runs on read-only storage, or shared with colleagues, can be read;
+        SQLite itself keeps its shared-memory files (``-shm``, ``-wal``) beside the store where it can. Tables and
+        columns an older store lacks read as empty."""
         path = Path(run_dir) / STORE_NAME
         if not path.is_file():
             raise ConfigError(f"{run_dir} is not a run folder (no {STORE_NAME} in it); make one with 'i2vbench run'")
@@ -182,16 +183,18 @@ class RunStore:
         store.run_dir, store.path, store.readonly = Path(run_dir), path, True
         uri = path.resolve().as_uri()
         try:
-            # mode=ro still needs the write-ahead log's shared-memory file beside a WAL store; on storage where it
-            # cannot be made, immutable=1 reads the file as it is (a run still writing to it is then not seen)
-            for options in ("mode=ro", "immutable=1"):
-                try:
-                    store.conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=60, isolation_level=None)
-                    store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                    break
-                except sqlite3.OperationalError:
-                    if options == "immutable=1":
-                        raise
+            # mode=ro needs the write-ahead log's shared-memory file beside a WAL store. On storage where it cannot
+            # be made, immutable=1 reads the file as it is: right only when no committed rows wait in the log
+            # (a run that closed normally leaves it empty), so anything else is reported, not read half.
+            try:
+                store.conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60, isolation_level=None)
+                store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError as exc:
+                log = path.with_name(path.name + "-wal")
+                if "unable to open" not in str(exc) or (log.exists() and log.stat().st_size > 0):
+                    raise
+                store.conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+                store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError as exc:
             raise ConfigError(f"cannot read the run store {path} ({exc})") from exc
         except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
@@ -290,8 +293,11 @@ class RunStore:
                                                       "cases", "requested", "run")])
 
     def request(self, case_ids: Iterable[str]) -> None:
-        """Record cases a generation stage was asked for (a later stage may ask for more)."""
-        self._tx([("INSERT OR IGNORE INTO requested VALUES (?)", (cid,)) for cid in case_ids])
+        """Record cases a generation stage was asked for (a later stage may ask for more). Nothing new, nothing
+        written: a finished run on storage it cannot write to still runs again as a no-op."""
+        new = set(case_ids) - set(self.requested() or ())
+        if new:
+            self._tx([("INSERT OR IGNORE INTO requested VALUES (?)", (cid,)) for cid in sorted(new)])
 
     def requested(self) -> list[str] | None:
         """The cases generation was asked for, sorted; ``None`` for a store from before they were recorded."""

@@ -430,3 +430,15 @@ def test_names_are_escaped_for_markdown_and_latex():
     name = "m_1 | <b> $x$ `c`"
     assert _md_escape(name) == r"m\_1 \| &lt;b> \$x\$ \`c\`"
     assert latex_escape(name) == r"m\_1 \textbar{} \textless{}b\textgreater{} \$x\$ `c`"
+
+
+def test_a_single_run_radar_puts_better_outward_on_lower_is_better_axes(known_run):
+    from i2vbench.report.aggregate import ordered_scores
+    from i2vbench.report.plots import radar_figure
+
+    runs = [load_run(known_run)]
+    board = leaderboard_tables(runs)[0]
+    radar = radar_figure(board, ordered_scores(runs))
+    labels = [t.get_text() for t in radar.axes[0].get_xticklabels()]
+    lpips = labels.index("frame0_lpips (100 − value)")
+    assert radar.axes[0].lines[0].get_ydata()[lpips] == pytest.approx((100 - board.loc[0, "frame0_lpips"]) / 100)

@@ -41,7 +41,8 @@ def _fractions(table: pd.DataFrame, scores: Sequence[Score]) -> list[Score]:
 def radar_figure(board: pd.DataFrame, scores: Sequence[Score]) -> Figure | str:
     """One polygon per model over the fraction dimensions. With several models each dimension is min-max
     normalised across them (worst at 0.2, best at 1; lower-is-better flipped) and its range is printed under its
-    name; with one model the radius is the percent value / 100. Gaps are dimensions a model lacks."""
+    name; with one model the radius is the percent value / 100 (100 − value for lower-is-better scores). Gaps are
+    dimensions a model lacks."""
     dims = _fractions(board, scores)
     if len(dims) < 3:
         return f"radar chart skipped: it needs at least 3 fraction scores with values, found {len(dims)}"
@@ -52,7 +53,8 @@ def radar_figure(board: pd.DataFrame, scores: Sequence[Score]) -> Figure | str:
     for s in dims:
         col = board[s.column].astype(float)
         lo, hi = col.min(), col.max()
-        ticks.append(f"{s.column}\n{lo:.1f}–{hi:.1f}" if len(board) > 1 else s.column)
+        flipped = "" if s.higher_is_better else " (100 − value)"
+        ticks.append(f"{s.column}\n{lo:.1f}–{hi:.1f}" if len(board) > 1 else s.column + flipped)
     for _, row in board.iterrows():
         radii = []
         for s in dims:
@@ -60,8 +62,8 @@ def radar_figure(board: pd.DataFrame, scores: Sequence[Score]) -> Figure | str:
             v, lo, hi = float(row[s.column]) if pd.notna(row[s.column]) else np.nan, col.min(), col.max()
             if np.isnan(v):
                 r = np.nan  # a gap, never a radius that reads as a value
-            elif len(board) == 1:
-                r = v / 100.0
+            elif len(board) == 1:  # outward is better on every axis: a lower-is-better score counts as 100 - value
+                r = (v if s.higher_is_better else 100.0 - v) / 100.0
             elif hi == lo:
                 r = 1.0
             else:

@@ -222,7 +222,6 @@ def test_the_gpu_path_runs_on_a_fake_cuda_device(dtype, guidance_scale_img, monk
 
     from i2vbench.consisti2v import ConsistI2VUNet, attention
 
-    monkeypatch.setattr(attention, "_WINDOW_POSITIONS", {})  # indices cached per device: fake ones stay here
     kernel, dtypes = attention.temporal_window_attention, []
     monkeypatch.setattr(attention, "temporal_window_attention",
                         lambda q, *args, **kwargs: dtypes.append(q.dtype) or kernel(q, *args, **kwargs))
