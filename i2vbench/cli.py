@@ -306,7 +306,7 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
     from . import runner
 
     shard = current_shard()
-    with _leaderboard_kept_true(store, shard):
+    with _leaderboard_kept_true(store, shard, finished_too=False):  # written below once every process is done
         summary = runner.evaluate(store, suite, metrics, batch_size=args.eval_batch_size,
                                   recompute=args.recompute, progress=not args.no_progress, shard=shard)
     _print_summary("evaluate", summary, shard)
@@ -317,18 +317,21 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
 
 
 @contextlib.contextmanager
-def _leaderboard_kept_true(store, shard):
+def _leaderboard_kept_true(store, shard, finished_too: bool = True):
     """A stage that changes the store (a video made again forgets its old scores; --recompute clears a metric
     first), finished or stopped part-way (Ctrl-C, an error), has the run's leaderboard.csv, if there is one, written
     again from the store, so that it never shows numbers the store no longer holds. A finished stage waits for
     the other processes of the run first; one that changed nothing (on this process, when it runs alone) writes
-    nothing, so that a finished run on read-only storage runs again as a no-op."""
+    nothing, so that a finished run on read-only storage runs again as a no-op. ``finished_too=False``: the caller
+    writes it after a finished stage itself."""
     changes = store.conn.total_changes
     try:
         yield
     except BaseException:
         _rewrite_run_leaderboard(store, shard)
         raise
+    if not finished_too:
+        return
     shard.barrier()
     if shard.world > 1 or store.conn.total_changes != changes:
         _rewrite_run_leaderboard(store, shard)
@@ -349,7 +352,6 @@ def _rewrite_run_leaderboard(store, shard) -> None:
 def _write_run_leaderboard(store) -> Path:
     """The run folder's own leaderboard.csv, from its store."""
     from .report.leaderboard import write_leaderboard
-
     from .runner import RUN_LEADERBOARD
 
     return write_leaderboard([store.run_dir], store.run_dir / RUN_LEADERBOARD)[0]

@@ -463,9 +463,9 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
         elif reason:
             if shard.is_main:
                 store.set_metric_status(metric.name, metric.group, "skipped", specs, reason)
-            if (missing := weights.missing_weights_name(reason)) is not None:
-                uncached[metric.name] = missing
-                summary.notes.append(f"{metric.name}: skipped (weights '{missing}' not cached)")
+            if isinstance(reason, weights.MissingWeights):
+                uncached[metric.name] = reason.weights
+                summary.notes.append(f"{metric.name}: skipped (weights '{reason.weights}' not cached)")
             else:
                 summary.notes.append(f"{metric.name}: skipped ({reason})")
         else:

@@ -120,13 +120,20 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _existing_store(run_dir: str | Path) -> Path:
+    """The store file of a run folder that must already hold one (evaluation, reports, status)."""
+    path = Path(run_dir) / STORE_NAME
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no {STORE_NAME} in it); make one with 'i2vbench run'")
+    return path
+
+
 class RunStore:
     """Access to one run folder's SQLite store."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_NAME
-        self.readonly = False
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -165,9 +172,7 @@ class RunStore:
     @classmethod
     def open_existing(cls, run_dir: str | Path) -> "RunStore":
         """Open a run folder that must already hold a store (for evaluation and reports)."""
-        path = Path(run_dir) / STORE_NAME
-        if not path.is_file():
-            raise ConfigError(f"{run_dir} is not a run folder (no {STORE_NAME} in it); make one with 'i2vbench run'")
+        _existing_store(run_dir)
         return cls(run_dir)
 
     @classmethod
@@ -176,25 +181,26 @@ class RunStore:
         an earlier version is read as it is), so runs on read-only storage, or shared with colleagues, can be read;
         SQLite itself keeps its shared-memory files (``-shm``, ``-wal``) beside the store where it can. Tables and
         columns an older store lacks read as empty."""
-        path = Path(run_dir) / STORE_NAME
-        if not path.is_file():
-            raise ConfigError(f"{run_dir} is not a run folder (no {STORE_NAME} in it); make one with 'i2vbench run'")
+        path = _existing_store(run_dir)
         store = cls.__new__(cls)
-        store.run_dir, store.path, store.readonly = Path(run_dir), path, True
+        store.run_dir, store.path = Path(run_dir), path
         uri = path.resolve().as_uri()
         try:
             # mode=ro needs the write-ahead log's shared-memory file beside a WAL store. On storage where it cannot
             # be made, immutable=1 reads the file as it is: right only when no committed rows wait in the log
             # (a run that closed normally leaves it empty), so anything else is reported, not read half.
+            def connect(options: str) -> sqlite3.Connection:
+                conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=60, isolation_level=None)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+
             try:
-                store.conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60, isolation_level=None)
-                store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                store.conn = connect("mode=ro")
             except sqlite3.OperationalError as exc:
                 log = path.with_name(path.name + "-wal")
                 if "unable to open" not in str(exc) or (log.exists() and log.stat().st_size > 0):
                     raise
-                store.conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
-                store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                store.conn = connect("immutable=1")
         except sqlite3.OperationalError as exc:
             raise ConfigError(f"cannot read the run store {path} ({exc})") from exc
         except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
@@ -289,8 +295,7 @@ class RunStore:
 
     def reset(self) -> None:
         """Delete every row (for --force)."""
-        self._tx([(f"DELETE FROM {t}", ()) for t in ("scores", "frame_scores", "metric_errors", "metrics", "videos",
-                                                      "cases", "requested", "run")])
+        self._tx([(f"DELETE FROM {t}", ()) for t in reversed(_TABLES)])  # rows that name a case before the case
 
     def request(self, case_ids: Iterable[str]) -> None:
         """Record cases a generation stage was asked for (a later stage may ask for more). Nothing new, nothing

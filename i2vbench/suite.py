@@ -424,10 +424,7 @@ class _IdMaker:
         """A new id, or None when an explicit ``wanted`` id is already taken."""
         if wanted:
             case_id = sanitize_id(wanted)
-            if case_id.casefold() in self.taken:
-                return None
-            self.taken.add(case_id.casefold())
-            return case_id
+            return case_id if self._claim(case_id) else None
         base = sanitize_id(stem)
         first = self.first_prompt.setdefault(base, prompt)
         if first != prompt:
@@ -438,11 +435,17 @@ class _IdMaker:
             suffix = sanitize_id(prompt[n:])[:40]
             base = f"{base[: MAX_ID_LENGTH - len(suffix) - 2]}--{suffix}"
         case_id, count = base, 1
-        while case_id.casefold() in self.taken:
+        while not self._claim(case_id):
             count += 1
             case_id = f"{base[: MAX_ID_LENGTH - 4]}-{count}"
-        self.taken.add(case_id.casefold())
         return case_id
+
+    def _claim(self, case_id: str) -> bool:
+        """Take ``case_id`` if no id taken so far equals it up to letter case."""
+        if case_id.casefold() in self.taken:
+            return False
+        self.taken.add(case_id.casefold())
+        return True
 
 
 def _prepare_output(out_dir: str | Path, name: str, overwrite: bool) -> tuple[Path, Path]:

@@ -240,24 +240,29 @@ def fetch_command(name: str) -> str:
     return f"i2vbench weights fetch {name}"
 
 
-_MISSING_PREFIX = re.compile(r"weights '([^']+)' \(.*?\) are not in the cache")
+class MissingWeights(str):
+    """A reason a metric cannot run that is weights absent from the cache: the text, and which weights (so that a
+    console can say it in short, with one fetch command for several metrics)."""
 
+    weights: str
 
-def missing_weights_name(reason: str) -> str | None:
-    """The weights named by a reason :func:`_missing` wrote, else None (a console can then say it in short)."""
-    match = _MISSING_PREFIX.match(reason)
-    return match.group(1) if match else None
+    def __new__(cls, text: str, weights: str) -> "MissingWeights":
+        reason = super().__new__(cls, text)
+        reason.weights = weights
+        return reason
 
 
 def _missing(spec: WeightSpec, detail: str) -> WeightsError:
     where = ("the Hugging Face cache (HF_HOME)" if spec.repo_id
              else f"{cache_dir()} (I2VBENCH_CACHE)")
     local = f", or pass {spec.local_copy}" if spec.local_copy else ""
-    return WeightsError(
+    error = WeightsError(
         f"weights {spec.name!r} ({spec.source}) are not in the cache: {detail}. "
         f"Fetch them with '{fetch_command(spec.name)}' on a machine with internet access (then copy "
         f"{where} here if that is another machine){local}"
     )
+    error.missing = spec.name
+    return error
 
 
 _PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
@@ -321,7 +326,8 @@ def missing_reason(*checks: Callable[[], object]) -> str | None:
         try:
             check()
         except WeightsError as exc:
-            return str(exc)
+            missing = getattr(exc, "missing", None)
+            return str(exc) if missing is None else MissingWeights(str(exc), missing)
     return None
 
 

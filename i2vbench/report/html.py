@@ -24,10 +24,10 @@ from PIL import Image
 from ..errors import ConfigError, I2VBenchError
 from ..suite import load_suite, recorded_manifest
 from .aggregate import VBENCH_COLUMNS, RunData, Score, labels, load_runs, ordered_scores
+from .caveats import caveats
 from .leaderboard import leaderboard_tables
 from .plots import PlotSet, write_plots
 from .published import published_vbench_i2v
-from .caveats import caveats
 
 THUMBNAIL = 256  # longest side of the embedded input images, in pixels
 BOARD_COLUMNS = ("model", "run", "suite", "videos", "failed", "scored", "score_errors", "seconds_per_video")
