@@ -273,7 +273,7 @@ def _generation(args: argparse.Namespace):
     shard = current_shard()
     adapter = runner.make_adapter(plan)  # bad settings, paths or cases are refused before the run folder is made
     adapter.check_cases(list(plan.suite))
-    store = runner.open_run(run_dir, plan, force=args.force, shard=shard)
+    store = runner.open_run(run_dir, plan, force=args.force, shard=shard, keep=adapter.reads_from())
     if shard.is_main:
         shared = f", shared by {shard.world} processes" if shard.world > 1 else ""
         print(f"run folder: {run_dir}  ({card.name} on {suite.name}, {len(suite)} cases{shared})")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, weights
 from .adapters.base import Adapter
-from .errors import ConfigError, I2VBenchError, ModelLoadError, NetworkLoadError, WeightsError
+from .errors import ConfigError, I2VBenchError, ModelLoadError, NetworkLoadError, VideoError, WeightsError
 from .metrics import PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .shard import Shard
@@ -116,16 +116,20 @@ def make_plan(card: ModelCard, overrides: dict[str, Any], suite: Suite, seed: in
     return RunPlan(card=card, settings=settings, suite=suite, seed=seed, runtime_keys=tuple(cls.runtime_settings))
 
 
-def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = Shard()) -> RunStore:
-    """Open (or create) the run folder for ``plan``; a folder made by another plan needs ``force``. When
-    processes share the run, rank 0 creates (or discards) it and the others open it after."""
+def open_run(run_dir: Path, plan: RunPlan, force: bool = False, shard: Shard = Shard(),
+             keep: Sequence[Path] = ()) -> RunStore:
+    """Open (or create) the run folder for ``plan``; a folder made by another plan needs ``force``, which never
+    deletes a file inside ``keep`` (the folders the new plan reads its videos from). When processes share the
+    run, rank 0 creates (or discards) it and the others open it after."""
     if shard.is_main:
         store = RunStore(run_dir)
         remove_stale_temps(run_dir / VIDEO_DIR)
         if force:  # delete only the files this run wrote: never a user's folder that happens to be there
+            kept = [Path(folder).resolve() for folder in keep]
             for row in store.videos().values():
-                if not Path(row["path"]).is_absolute():
-                    (run_dir / row["path"]).unlink(missing_ok=True)
+                path = (run_dir / row["path"]).resolve()
+                if not Path(row["path"]).is_absolute() and not any(path.is_relative_to(k) for k in kept):
+                    path.unlink(missing_ok=True)
             store.reset()
             for derived in (ADAPTER_REPORT, RUN_LEADERBOARD, RUN_LEADERBOARD_BY_CATEGORY):
                 (run_dir / derived).unlink(missing_ok=True)
@@ -176,7 +180,8 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
             summary.notes.append(_describe_report(report, store.run_dir))
         status, videos = store.case_status(), store.videos()
         mine = shard.take(list(plan.suite))
-        todo = [c for c in mine if status.get(c.id) != "done" or not _video_current(store, videos.get(c.id))]
+        todo = [c for c in mine if status.get(c.id) != "done" or not _video_current(store, videos.get(c.id))
+                or _source_moved(adapter, c, videos[c.id])]
         summary.skipped = len(mine) - len(todo)
         if todo:
             _load(adapter, plan)
@@ -255,7 +260,7 @@ class VideoWriter:
             except OSError as exc:  # a full disk, a lost mount: no later video would fare better, so the run stops
                 error = error or I2VBenchError(f"could not write the video of case {case.id!r}: {exc}")
             except Exception as exc:  # this video's own problem (e.g. frames the encoder refuses): this case fails
-                reason = f"could not write its video: {type(exc).__name__}: {exc}"
+                reason = str(exc) if isinstance(exc, VideoError) else f"could not write its video: {type(exc).__name__}: {exc}"
                 self.store.record_failure(case.id, case.category, case.prompt, seed, reason)
                 self.summary.failed[case.id] = reason
             else:
@@ -305,8 +310,12 @@ def _write_output(run_dir: Path, case: Case, out: Video | str | Path) -> tuple:
         h, w = (side + side % 2 for side in out.size)  # the file holds even sizes (yuv420p)
         return str(path.relative_to(run_dir)), _video_sha(path), out.fps, out.num_frames, h, w
     path = Path(out).resolve()
+    try:
+        sha = _video_sha(path)
+    except OSError as exc:  # this file's problem (gone since the folder was listed, no permission), not the disk's
+        raise VideoError(f"cannot read {path}: {exc.strerror or exc}") from exc
     fps, t, h, w = probe_video(path) or (None, None, None, None)  # an unreadable file: decoding says why later
-    return str(path), _video_sha(path), fps, t, h, w
+    return str(path), sha, fps, t, h, w
 
 
 @functools.lru_cache(maxsize=4096)
@@ -354,6 +363,13 @@ def _video_current(store: RunStore, row: dict | None) -> bool:
     return _video_sha(path) == row["sha256"]
 
 
+def _source_moved(adapter: Adapter, case: Case, row: dict) -> bool:
+    """Whether the adapter now takes another existing file for ``case`` than the one recorded (a better match
+    was added to the folder): the case is then taken again, as a fresh run would take it."""
+    source = adapter.source_of(case)
+    return source is not None and str(source.resolve()) != row["path"]
+
+
 def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
     missing = report.get("cases_without_video") or []
     stray = report.get("videos_matching_no_case") or []
@@ -364,8 +380,12 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
         line += f"; {len(stray)} video(s) match no case ({', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''})"
     extra = report.get("extra_videos_ignored") or {}
     if extra:
-        line += (f"; {sum(map(len, extra.values()))} further sample(s) of {len(extra)} case(s) not scored "
-                 "(the first file of each case in name order is)")
+        line += (f"; {sum(len(v['ignored']) for v in extra.values())} further sample(s) of {len(extra)} case(s) "
+                 "not scored (the first file of each case is: the folder's own before subfolders', then by name)")
+    unread = report.get("not_read") or {}
+    if unread:
+        line += (f"; {len(unread)} case(s) have only files or folders of a type that is not read "
+                 f"({', '.join(list(unread)[:5])}{', ...' if len(unread) > 5 else ''})")
     return line + f"; details in {run_dir / ADAPTER_REPORT}"
 
 

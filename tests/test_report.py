@@ -442,3 +442,12 @@ def test_a_single_run_radar_puts_better_outward_on_lower_is_better_axes(known_ru
     labels = [t.get_text() for t in radar.axes[0].get_xticklabels()]
     lpips = labels.index("frame0_lpips (100 − value)")
     assert radar.axes[0].lines[0].get_ydata()[lpips] == pytest.approx((100 - board.loc[0, "frame0_lpips"]) / 100)
+
+
+def test_seeds_stay_whole_numbers_beside_a_run_that_has_none(known_run, tmp_path):
+    other = tmp_path / "no-seed"
+    with RunStore(other) as store:  # videos made elsewhere: the run knows no seed
+        store.init_run({"generation": {"model": "elsewhere", "suite": "known"}}, fingerprint="elsewhere")
+    out, _ = write_leaderboard([known_run, other], tmp_path / "lb.csv")
+    seeds = [line.split(",")[4] for line in out.read_text().splitlines()[1:]]
+    assert seeds == ["0", ""]  # not "0.0"

@@ -221,6 +221,70 @@ def test_videos_from_elsewhere_that_match_nothing_stop_the_run_with_how_to_name_
     assert code == 2 and "does not exist" in err and not (tmp_path / "m").exists()
 
 
+def test_forcing_a_run_folder_onto_its_own_videos_keeps_them(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    code, out, err = cli("--no-progress", "evaluate", "--videos", run / "videos", "--suite", tiny_suite, "--out", run,
+                         "--force", "--metrics", "temporal_flickering")
+    assert code == 0, err  # the files the forced-out run wrote are the ones now read: never deleted
+    assert sorted(p.name for p in (run / "videos").iterdir()) == ["case0.mp4", "case1.mp4", "case2.mp4"]
+    assert "evaluate: 3 done" in out
+
+
+def test_a_better_named_file_added_for_a_case_is_taken_as_a_fresh_run_would(cli, tmp_path, tiny_suite):
+    made = tmp_path / "made"
+    assert cli("--no-progress", "generate", "--model", "camera", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    folder = tmp_path / "elsewhere"
+    (folder / "a").mkdir(parents=True)
+    for i in range(3):
+        (made / "videos" / f"case{i}.mp4").rename(folder / f"case{i}.mp4")
+    (folder / "case0.mp4").rename(folder / "case0.webm")  # decoded by content, whatever the extension
+    run = tmp_path / "scored"
+    args = ("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+            "--metrics", "temporal_flickering")
+    assert cli(*args)[0] == 0
+    assert rows(run, "SELECT path FROM videos WHERE case_id = 'case0'") == [(str((folder / "case0.webm").resolve()),)]
+    (folder / "case0.mp4").write_bytes((folder / "case1.mp4").read_bytes())  # sorts before case0.webm
+    (folder / "a" / "case1.mp4").write_bytes((folder / "case0.webm").read_bytes())  # in a subfolder: ignored
+    code, out, err = cli(*args)
+    assert code == 0 and "generate: 1 done, 2 already done" in out, out + err
+    assert rows(run, "SELECT path FROM videos WHERE case_id = 'case0'") == [(str((folder / "case0.mp4").resolve()),)]
+    report = json.loads((run / "adapter_report.json").read_text())
+    assert report["extra_videos_ignored"] == {"case0": {"used": "case0.mp4", "ignored": ["case0.webm"]},
+                                              "case1": {"used": "case1.mp4", "ignored": ["a/case1.mp4"]}}
+    assert "evaluate: 1 done, 2 already done" in out  # case0's old scores went with its old file
+
+
+def test_videos_from_elsewhere_are_found_whatever_the_letter_case_and_unread_files_are_named(cli, tmp_path, tiny_suite):
+    made = tmp_path / "made"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (made / "videos" / "case0.mp4").rename(folder / "CASE0.MP4")
+    (made / "videos" / "case1.mp4").rename(folder / "case1.m4v")
+    (folder / "case2").mkdir()  # a folder of frames
+    (folder / "case2" / "00000.png").write_bytes(b"")
+    run = tmp_path / "scored"
+    code, out, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+                         "--metrics", "temporal_flickering")
+    assert code == 1 and "generate: 2 done" in out, out + err
+    assert "failed case2" in out and "found case2/, which is not read" in out and "ffmpeg" in out
+    assert json.loads((run / "adapter_report.json").read_text())["not_read"] == {"case2": ["case2"]}
+
+    code, _, err = cli("--no-progress", "evaluate", "--videos", folder / "case1.m4v", "--out", tmp_path / "f")
+    assert code == 2 and "is a file; --videos takes the folder that holds the videos" in err
+    code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--match", "prompt",
+                       "--out", tmp_path / "p")
+    assert code == 2 and "match by case id as well with --match auto" in err
+
+
+def test_prompts_in_file_names_match_in_any_unicode_form():
+    from i2vbench.adapters.videos import normalize_prompt
+
+    composed, decomposed = "A caf\u00e9 latte", "A cafe\u0301 latte"  # as macOS writes file names
+    assert normalize_prompt(decomposed) == normalize_prompt(composed) == "a caf\u00e9 latte"
+
+
 def test_leaderboard_of_several_runs(cli, tmp_path, tiny_suite):
     for model in ("static", "camera"):
         assert cli("--no-progress", "run", "--model", model, "--suite", tiny_suite, "--out", tmp_path / model, *SMALL)[0] == 0

@@ -84,6 +84,16 @@ class Adapter(ABC):
         configuration: a run is not resumed with other weights, wherever they lie. Empty: no weights."""
         return {}
 
+    def reads_from(self) -> list[Path]:
+        """Folders of existing videos this adapter uses as they are: ``--force`` never deletes a file inside them,
+        even one an earlier run in the same folder wrote."""
+        return []
+
+    def source_of(self, case: Case) -> Path | None:
+        """The existing file this adapter would use for ``case`` now (adapters of videos made elsewhere, after
+        :meth:`prepare`): a case recorded with another file is taken again. ``None``: the adapter makes videos."""
+        return None
+
     def check_cases(self, cases: Sequence[Case]) -> None:
         """Refuse (``ConfigError``) a suite this adapter cannot serve at all, before the run folder is made;
         cheap checks only (no weights loaded)."""

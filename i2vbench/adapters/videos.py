@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,11 +13,13 @@ from ..video import VIDEO_EXTENSIONS
 from .base import Adapter
 
 _SAMPLE_SUFFIX = re.compile(r"[-_](\d+)$")
+_SUPPORTED = "/".join(VIDEO_EXTENSIONS)
 
 
 def normalize_prompt(text: str) -> str:
-    """Prompt text as it survives in a file name: lower case, no path separators, single spaces."""
-    text = text.lower().replace("/", " ").replace("\\", " ")
+    """Prompt text as it survives in a file name: one Unicode form (macOS writes names decomposed), lower case,
+    no path separators, single spaces."""
+    text = unicodedata.normalize("NFC", text).lower().replace("/", " ").replace("\\", " ")
     return re.sub(r"\s+", " ", text).strip(" .")
 
 
@@ -29,8 +32,10 @@ def _key_variants(stem: str) -> list[str]:
 class VideosAdapter(Adapter):
     """Look up ``<dir>/<case id>.mp4`` (or ``<prompt>-0.mp4``, VBench's naming) instead of generating.
 
-    ``match`` is ``id``, ``prompt`` or ``auto`` (id first, then prompt). With several files for one case
-    (``x-0.mp4``, ``x-1.mp4``) the first in name order is used and the others are listed in the report.
+    ``match`` is ``id``, ``prompt`` or ``auto`` (id first, then prompt); ids match whatever the letter case of the
+    file name (a suite's ids never differ by case alone). With several files for one case (``x-0.mp4``,
+    ``x-1.mp4``) the first is used (files in the folder itself before those in subfolders, then in name order)
+    and the others are listed in the report.
     """
 
     name = "videos"
@@ -45,28 +50,62 @@ class VideosAdapter(Adapter):
         if not folder:
             raise ConfigError("the videos model needs a folder: --videos DIR (or --set dir=DIR)")
         self.folder = Path(folder).expanduser()
+        if self.folder.is_file():
+            raise ConfigError(f"{self.folder} is a file; --videos takes the folder that holds the videos "
+                              f"(--videos {self.folder.parent})")
         if not self.folder.is_dir():
             raise ConfigError(f"videos folder {self.folder} does not exist")
         if self.settings["match"] not in ("auto", "id", "prompt"):
             raise ConfigError(f"match must be auto, id or prompt; got {self.settings['match']!r}")
-        self.files = sorted(p for p in self.folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+        everything = sorted(self.folder.rglob("*"), key=lambda p: (len(p.parts), p))  # the folder's own files first
+        self.files = [p for p in everything if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
+        #: what is not read, for hints: files of other types, and folders (of frames, say)
+        self.unread = [p for p in everything if p.suffix.lower() not in VIDEO_EXTENSIONS and not p.name.startswith(".")]
         self._matches: dict[str, list[Path]] | None = None
 
-    def _match(self, cases: Sequence[Case]) -> dict[str, list[Path]]:
-        by_id = {c.id: c for c in cases}
-        shared = self._shared_prompts(cases)
-        by_prompt = {normalize_prompt(c.prompt): c for c in cases if normalize_prompt(c.prompt) not in shared}
+    def reads_from(self) -> list[Path]:
+        return [self.folder]
+
+    def source_of(self, case: Case) -> Path | None:
+        paths = (self._matches or {}).get(case.id)
+        return paths[0] if paths else None
+
+    def _case_for(self, stem: str, by_id: dict[str, Case], by_prompt: dict[str, Case]) -> Case | None:
         mode = self.settings["match"]
+        for key in _key_variants(stem):
+            case = by_id.get(key.casefold()) if mode in ("auto", "id") else None
+            if case is None and mode in ("auto", "prompt"):
+                case = by_prompt.get(normalize_prompt(key))
+            if case is not None:
+                return case
+        return None
+
+    def _lookups(self, cases: Sequence[Case]) -> tuple[dict[str, Case], dict[str, Case]]:
+        shared = self._shared_prompts(cases)
+        return ({c.id.casefold(): c for c in cases},
+                {normalize_prompt(c.prompt): c for c in cases if normalize_prompt(c.prompt) not in shared})
+
+    def _match(self, cases: Sequence[Case]) -> dict[str, list[Path]]:
+        by_id, by_prompt = self._lookups(cases)
         matches: dict[str, list[Path]] = {c.id: [] for c in cases}
         for path in self.files:
-            for key in _key_variants(path.stem):
-                case = by_id.get(key) if mode in ("auto", "id") else None
-                if case is None and mode in ("auto", "prompt"):
-                    case = by_prompt.get(normalize_prompt(key))
-                if case is not None:
-                    matches[case.id].append(path)
-                    break
+            if (case := self._case_for(path.stem, by_id, by_prompt)) is not None:
+                matches[case.id].append(path)
         return matches
+
+    def _unread_for(self, cases: Sequence[Case]) -> dict[str, list[Path]]:
+        """Files of unread types and folders named like a case: what its user most likely meant as its video."""
+        by_id, by_prompt = self._lookups(cases)
+        found: dict[str, list[Path]] = {}
+        for path in self.unread:
+            if (case := self._case_for(path.stem if path.is_file() else path.name, by_id, by_prompt)) is not None:
+                found.setdefault(case.id, []).append(path)
+        return found
+
+    def _unread_hint(self, paths: Sequence[Path]) -> str:
+        names = ", ".join(str(p.relative_to(self.folder)) + ("/" if p.is_dir() else "") for p in paths[:3])
+        return (f"; found {names}, which is not read: videos are read from {_SUPPORTED} files (encode a folder of "
+                "frames into one, e.g. ffmpeg -framerate 8 -i frames/%05d.png -pix_fmt yuv420p video.mp4)")
 
     @staticmethod
     def _shared_prompts(cases: Sequence[Case]) -> set[str]:
@@ -77,36 +116,54 @@ class VideosAdapter(Adapter):
             seen[key] = seen.get(key, 0) + 1
         return {k for k, n in seen.items() if n > 1}
 
+    def _naming_hint(self, case: Case) -> str:
+        mode = self.settings["match"]
+        by_id = f"<case id>.mp4 (e.g. {case.id}.mp4)"
+        by_prompt = "<prompt>-<n>.mp4 as VBench does"
+        if mode == "id":
+            return f"name each file {by_id}, or match by prompt as well with --match auto"
+        if mode == "prompt":
+            return f"name each file {by_prompt}, or match by case id as well with --match auto"
+        return f"name each file {by_id} or {by_prompt}"
+
     def check_cases(self, cases: Sequence[Case]) -> None:
         """At least one case must have a video, or the folder (or the suite) is the wrong one."""
         self._matches = self._match(cases)
-        used = {p for paths in self._matches.values() for p in paths[:1]}
-        if cases and not used:
-            seen = ", ".join(p.name for p in self.files[:3]) or "no video files at all"
-            raise ConfigError(f"no video in {self.folder} matches any of the {len(cases)} cases (found: {seen}). Name "
-                              f"each file <case id>.mp4 (e.g. {cases[0].id}.mp4) or <prompt>-<n>.mp4 as VBench does, "
-                              "or pick the suite the videos were made for with --suite")
+        if cases and not any(self._matches.values()):
+            seen = ", ".join(str(p.relative_to(self.folder)) for p in self.files[:3])
+            if not seen:
+                others = ", ".join(str(p.relative_to(self.folder)) for p in self.unread[:3])
+                seen = f"no {_SUPPORTED} files" + (f"; other entries: {others}" if others else "")
+            raise ConfigError(f"no video in {self.folder} matches any of the {len(cases)} cases (found: {seen}); "
+                              f"{self._naming_hint(cases[0])}, or pick the suite the videos were made for with --suite")
 
     def prepare(self, cases: Sequence[Case]) -> dict[str, Any]:
         self.check_cases(cases)
-        used = {p for paths in self._matches.values() for p in paths[:1]}
         matched = {p for paths in self._matches.values() for p in paths}
+
+        def rel(path: Path) -> str:
+            return str(path.relative_to(self.folder))
+
         return {
             "folder": str(self.folder),
-            "matched": len(used),
+            "matched": sum(1 for paths in self._matches.values() if paths),
             "cases_without_video": sorted(cid for cid, paths in self._matches.items() if not paths),
-            "videos_matching_no_case": [str(p.relative_to(self.folder)) for p in self.files if p not in matched],
-            "extra_videos_ignored": {cid: [p.name for p in paths[1:]] for cid, paths in self._matches.items() if len(paths) > 1},
+            "videos_matching_no_case": [rel(p) for p in self.files if p not in matched],
+            "extra_videos_ignored": {cid: {"used": rel(paths[0]), "ignored": [rel(p) for p in paths[1:]]}
+                                     for cid, paths in self._matches.items() if len(paths) > 1},
             "prompts_shared_by_several_cases": sorted(self._shared_prompts(cases)),
+            "not_read": {cid: [rel(p) for p in paths] for cid, paths in self._unread_for(cases).items()},
         }
 
     def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Path]:
         if self._matches is None:
             self.prepare(cases)
+        unread = self._unread_for(cases)
         out = []
         for case in cases:
             paths = self._matches.get(case.id) or []
             if not paths:
-                raise VideoError(f"no video in {self.folder} matches case {case.id!r} (by id or prompt)")
+                hint = self._unread_hint(unread[case.id]) if case.id in unread else f"; {self._naming_hint(case)}"
+                raise VideoError(f"no video in {self.folder} matches case {case.id!r} (by id or prompt){hint}")
             out.append(paths[0])
         return out

@@ -83,7 +83,8 @@ def leaderboard_tables(runs: Sequence[RunData]) -> tuple[pd.DataFrame, pd.DataFr
                              "category": "" if pd.isna(category) else category, **case_counts(run, ids)})
             cat_values.append(score_values(run, scores, ids))
     board = _frame(rows, values, scores, ID_COLUMNS)
-    board["not_made"] = board["not_made"].astype("Int64")  # whole counts, empty for stores that do not say
+    for whole in ("seed", "not_made"):  # whole numbers, empty for runs that do not say (not 1.0 beside NaN)
+        board[whole] = board[whole].astype("Int64")
     by_category = _frame(cat_rows, cat_values, scores,
                          ("run", "model", "suite", "category", "cases", "videos", "failed", "scored", "score_errors"))
     return board, by_category
