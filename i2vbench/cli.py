@@ -74,10 +74,10 @@ def typed_setting(text: str, default: Any) -> Any:
     return value
 
 
-def typed_settings(raw: dict[str, str], defaults: dict[str, Any]) -> dict[str, Any]:
+def typed_settings(raw: dict[str, str], defaults: dict[str, Any], paths: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`typed_setting` for each ``--set`` value, against ``defaults`` (unknown keys are read as YAML and
-    refused later with the list of known ones)."""
-    return {key: typed_setting(text, defaults.get(key)) for key, text in raw.items()}
+    refused later with the list of known ones); the settings in ``paths`` name files and keep their text."""
+    return {key: text if key in paths else typed_setting(text, defaults.get(key)) for key, text in raw.items()}
 
 
 def _split(values: Sequence[str] | None) -> list[str] | None:
@@ -263,11 +263,12 @@ def _generation(args: argparse.Namespace):
     suite = load_suite(args.suite, check_images=False).select(ids=_split(args.cases), categories=_split(args.categories))
     card = find_card(args.model)
     cls = runner.adapter_class(card)
-    overrides = typed_settings(parse_settings(args.settings), {**cls.known_settings(), **card.settings})
+    overrides = typed_settings(parse_settings(args.settings), {**cls.known_settings(), **card.settings},
+                               paths=cls.path_settings)
     if args.videos:
-        overrides["dir"] = str(Path(args.videos).resolve())
+        overrides["dir"] = args.videos
     if args.weights:
-        overrides["weights"] = str(Path(args.weights).expanduser().resolve())
+        overrides["weights"] = args.weights
     plan = runner.make_plan(card, overrides, suite, args.seed)
     run_dir = runner.run_dir_for(args.out, card.name, suite)
     shard = current_shard()
@@ -549,7 +550,9 @@ def _weight_state(weights, name: str) -> str:
     """``cached at PATH``, or why not (missing, damaged) with the command that fixes it."""
     try:
         path = weights.locate(name)
-    except WeightsError:
+    except WeightsError as exc:
+        if incomplete := getattr(exc, "incomplete", None):
+            return f"INCOMPLETE: {incomplete} ({weights.fetch_command(name)})"
         return f"missing ({weights.fetch_command(name)})"
     damaged = weights.damage(name)
     return f"DAMAGED: {damaged} ({weights.fetch_command(name)})" if damaged else f"cached at {path}"

@@ -252,7 +252,7 @@ class MissingWeights(str):
         return reason
 
 
-def _missing(spec: WeightSpec, detail: str) -> WeightsError:
+def _missing(spec: WeightSpec, detail: str, incomplete: bool = False) -> WeightsError:
     where = ("the Hugging Face cache (HF_HOME)" if spec.repo_id
              else f"{cache_dir()} (I2VBENCH_CACHE)")
     local = f", or pass {spec.local_copy}" if spec.local_copy else ""
@@ -262,6 +262,7 @@ def _missing(spec: WeightSpec, detail: str) -> WeightsError:
         f"{where} here if that is another machine){local}"
     )
     error.missing = spec.name
+    error.incomplete = detail if incomplete else None  # what is there but unusable, for 'weights check'
     return error
 
 
@@ -311,7 +312,7 @@ def locate(name: str) -> Path:
         lacking = spec.lacking(path) if spec.lacking else []
         if lacking:
             raise _missing(spec, f"the snapshot in {path} is incomplete, as an interrupted download leaves it "
-                                 f"({'; '.join(lacking)})")
+                                 f"({'; '.join(lacking)})", incomplete=True)
         return path
     path = _url_path(spec)
     if not path.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from tiny_consisti2v import write_pipeline
 from i2vbench.adapters.consisti2v import ConsistI2VAdapter, chunks_for
 from i2vbench.consisti2v.pipeline import camera_frames
 from i2vbench.errors import ConfigError
+from i2vbench.store import RunStore
 from i2vbench.suite import load_suite
 
 FAST = {"steps": 2, "dtype": "float32", "device": "cpu", "height": 128, "width": 128}
@@ -87,6 +89,20 @@ def test_camera_frames_move_as_asked():
     assert white_in[-1] > white_in[0] * 1.8 and white_out[-1] < white_out[0] / 1.8
 
 
+def test_frames_encoded_in_chunks_are_those_encoded_at_once(tiny_folder):
+    from i2vbench.consisti2v.pipeline import ConsistI2VPipeline
+
+    pipe = ConsistI2VPipeline.from_pretrained(tiny_folder, dtype=torch.float32, device="cpu")
+    pixels = torch.rand(2, 5, 3, 64, 64) * 2 - 1
+
+    def encoded(chunk: int) -> torch.Tensor:
+        return pipe.encode_frames(pixels, [torch.Generator().manual_seed(s) for s in (1, 2)], chunk)
+
+    whole, parts = encoded(16), encoded(3)  # 10 frames: calls of 3, 3, 3 and 1
+    assert whole.shape == (2, 4, 5, 8, 8)
+    torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"num_frames": 20}, "num_frames must be 16, 31, 46"),
     ({"height": 250}, "multiple of 8"),
@@ -107,6 +123,9 @@ def test_camera_frames_move_as_asked():
     ({"frameinit": "maybe"}, "setting frameinit must be true or false; got 'maybe'"),
     ({"frameinit": 0}, "setting frameinit must be true or false; got 0"),
     ({"steps": 1000}, "steps must be from 1 to 999"),
+    ({"frameinit_filter_type": "box", "frameinit_d_s": 1.2}, "box filter's frameinit_d_s and frameinit_d_t must be at most 1"),
+    ({"frameinit": False, "frameinit_filter_type": "sinc"}, "unknown frameinit_filter_type 'sinc'"),  # recorded: checked
+    ({"frameinit": False, "frameinit_noise_level": 5000}, "frameinit_noise_level must be a whole timestep"),
 ])
 def test_bad_settings_are_refused_clearly(tiny_folder, settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -124,6 +143,28 @@ def test_missing_weights_stop_the_run_with_the_fetch_command(cli, tmp_path, monk
     code, _, err = cli(*base)  # neither a GPU nor the weights: both said at once
     assert code == 2 and "no CUDA GPU is visible" in err and "\nAnd: " in err and "i2vbench weights fetch" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_without_diffusers_the_run_stops_before_its_folder_with_the_install_command(cli, tmp_path, tiny_folder,
+                                                                                     monkeypatch):
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as if not installed
+    code, _, err = cli("--no-progress", "generate", "--model", "consisti2v", "--out", tmp_path / "r",
+                       "--weights", tiny_folder, "--set", "device=cpu")
+    assert code == 2 and "consisti2v needs diffusers" in err and 'pip install -e ".[consisti2v]"' in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_weights_folder_named_like_a_number_is_a_folder_and_recorded_absolute(cli, tmp_path, tiny_folder, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_folder, tmp_path / "2024")
+    code, _, err = cli("--no-progress", "generate", "--model", "consisti2v", "--out", tmp_path / "r", "--cases", "astronaut",
+                       "--set", "weights=2024", "--set", "device=cpu", "--set", "steps=1", "--set", "height=64",
+                       "--set", "width=64")
+    assert code == 0, err
+    with RunStore(tmp_path / "r") as store:
+        assert store.config()["runtime"]["weights"] == str(tmp_path / "2024")
 
 
 @pytest.mark.parametrize("device, message", [

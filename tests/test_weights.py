@@ -42,8 +42,9 @@ def test_an_interrupted_download_is_not_taken_for_the_weights(weight_cache, cli)
     assert f"the snapshot in {snapshot} is incomplete" in message and "i2vbench weights fetch consisti2v" in message
     assert "vae/ lacks diffusion_pytorch_model.safetensors or diffusion_pytorch_model.bin" in message
     assert "no text_encoder/; no tokenizer/" in message
-    code, out, _ = cli("weights", "check")
-    assert code == 0 and "consisti2v: missing (i2vbench weights fetch consisti2v)" in out
+    code, out, _ = cli("weights", "check")  # says what is there but unusable, as the run would
+    assert code == 0 and f"consisti2v: INCOMPLETE: the snapshot in {snapshot} is incomplete" in out
+    assert "no text_encoder/; no tokenizer/) (i2vbench weights fetch consisti2v)" in out
 
 
 def test_url_weights_live_in_the_i2vbench_cache(weight_cache, monkeypatch):

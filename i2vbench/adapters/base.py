@@ -36,6 +36,9 @@ class Adapter(ABC):
     #: Settings that change how, not what, the adapter generates (device, chunk sizes, where the weights lie):
     #: they are recorded with a run but may change when the run is resumed.
     runtime_settings: ClassVar[tuple[str, ...]] = ()
+    #: Settings that name a file or folder: ``--set`` keeps their text as typed (a folder named ``2024`` is not a
+    #: number) and they are recorded as absolute paths (a relative one means nothing from another directory).
+    path_settings: ClassVar[tuple[str, ...]] = ()
     #: How many cases the runner should hand over at once unless ``--batch-size`` says otherwise.
     default_batch_size: ClassVar[int] = 1
     #: Whether the video settings every generator has (``num_frames``, ``height``, ``width``, ``fps``) apply;
@@ -65,6 +68,9 @@ class Adapter(ABC):
             if _is_number(known[key]) and not _is_number(value):
                 raise ConfigError(f"setting {key} must be a number (default {known[key]!r}); got {value!r}")
         settings = {**known, **overrides}
+        for key in cls.path_settings:
+            if settings.get(key) not in (None, ""):
+                settings[key] = str(Path(str(settings[key])).expanduser().resolve())
         if not cls.makes_videos:
             return settings
         for key in ("num_frames", "height", "width"):

@@ -56,6 +56,7 @@ class ConsistI2VAdapter(Adapter):
     requirements = "GPU, ~8 GB"
     default_batch_size = 8  # 7.4 GiB peak in bf16 on an H100; 7 % faster per video than 4
     runtime_settings = ("device", "weights", "decode_chunk", "compile")
+    path_settings = ("weights",)
     defaults: dict[str, Any] = {
         "steps": 50,
         "guidance_scale_txt": 7.5,
@@ -80,6 +81,11 @@ class ConsistI2VAdapter(Adapter):
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
+        try:  # said before the run folder is made, not as a failed model load after it
+            import diffusers  # noqa: F401  (the VAE)
+        except ImportError as exc:
+            raise ConfigError(f"consisti2v needs diffusers, which cannot be imported here ({exc}): install it with "
+                              "pip install -e \".[consisti2v]\" (or pip install \"diffusers>=0.27\")") from exc
         s = self.settings
         for key in INTEGER_SETTINGS:
             if not isinstance(s[key], int) or isinstance(s[key], bool):

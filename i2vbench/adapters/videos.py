@@ -43,6 +43,7 @@ class VideosAdapter(Adapter):
     defaults: dict[str, Any] = {"dir": None, "match": "auto"}
     default_batch_size = 64
     makes_videos = False  # frame count, size and fps are each file's own, recorded per video
+    path_settings = ("dir",)
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)

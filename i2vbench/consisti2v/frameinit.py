@@ -45,6 +45,8 @@ def low_pass_filter(
     if d_s <= 0 or d_t <= 0:
         raise ValueError(f"FrameInit cut-offs must be positive; got d_s={d_s}, d_t={d_t}")
     if filter_type == "box":
+        if d_s > 1 or d_t > 1:  # the block would start before the spectrum (a negative slice keeps less, not more)
+            raise ValueError(f"the box filter's cut-offs are at most 1 (all frequencies); got d_s={d_s}, d_t={d_t}")
         mask = torch.zeros(n_frames, height, width, dtype=torch.float64)
         half_s, half_t = round(height // 2 * d_s), round(n_frames // 2 * d_t)
         ct, cy, cx = n_frames // 2, height // 2, width // 2

@@ -113,12 +113,13 @@ class ConsistI2VPipeline:
         return x * 2 - 1
 
     @torch.no_grad()
-    def encode_frames(self, pixels: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
-        """VAE posterior samples of (b, F, 3, H, W) pixels in [-1, 1] -> (b, 4, F, h, w) scaled latents."""
+    def encode_frames(self, pixels: torch.Tensor, generators: Sequence[torch.Generator], chunk: int = 16) -> torch.Tensor:
+        """VAE posterior samples of (b, F, 3, H, W) pixels in [-1, 1] -> (b, 4, F, h, w) scaled latents, encoding
+        ``chunk`` frames per VAE call (a camera motion's 16 crops of a batch of 8 are 128 images)."""
         b, f = pixels.shape[:2]
-        dist = self.vae.encode(pixels.flatten(0, 1).to(self.device, self.vae.dtype)).latent_dist
-        mean = dist.mean.float().unflatten(0, (b, f))
-        std = dist.std.float().unflatten(0, (b, f))
+        dists = [self.vae.encode(part.to(self.device, self.vae.dtype)).latent_dist for part in pixels.flatten(0, 1).split(chunk)]
+        mean = torch.cat([d.mean.float() for d in dists]).unflatten(0, (b, f))
+        std = torch.cat([d.std.float() for d in dists]).unflatten(0, (b, f))
         eps = torch.stack([torch.randn(mean.shape[1:], generator=g, device=g.device) for g in generators]).to(self.device)
         return ((mean + std * eps) * self.scaling_factor).permute(0, 2, 1, 3, 4)
 
@@ -153,7 +154,7 @@ class ConsistI2VPipeline:
         if request.camera_motion:
             pixels = torch.stack([camera_frames(img, request.camera_motion, request.height, request.width,
                                                 self.latent_frames) for img in images])
-            layout = self.encode_frames(pixels, generators)
+            layout = self.encode_frames(pixels, generators, request.decode_chunk)
             first = layout[:, :, :1]
         else:
             pixels = torch.stack([self.preprocess(img, request.height, request.width) for img in images])
@@ -198,31 +199,37 @@ def check_request(request: VideoRequest, latent_frames: int) -> None:
     if request.camera_motion and request.autoregress_chunks > 1:
         raise ValueError("camera motion guides one 16-frame chunk (the reference has no camera motion for "
                          "autoregressive videos, and later chunks would stand still): use 16 frames with it")
-    sampling, timesteps = request.sampling, NUM_TRAIN_TIMESTEPS
+    sampling = request.sampling
     most = DDIMScheduler().max_inference_steps
     if not 1 <= sampling.num_inference_steps <= most:
         raise ValueError(f"steps must be from 1 to {most} (the released setting is 50); got "
                          f"{sampling.num_inference_steps}")
     if request.decode_chunk < 1:
-        raise ValueError(f"decode_chunk (frames per VAE decoder call) must be at least 1; got {request.decode_chunk}")
+        raise ValueError(f"decode_chunk (frames per VAE call) must be at least 1; got {request.decode_chunk}")
     if not sampling.frame_stride >= 1:
         raise ValueError(f"frame_stride must be at least 1 (the model was trained with strides 1 to 5; larger means "
                          f"more motion); got {sampling.frame_stride}")
-    level = sampling.frameinit.noise_level if sampling.frameinit else 0
+    if sampling.noise_method not in NOISE_METHODS:
+        raise ValueError(f"unknown noise_method {sampling.noise_method!r}; choose one of {', '.join(NOISE_METHODS)}")
+    if sampling.frameinit is not None:
+        check_frameinit(sampling.frameinit)
+
+
+def check_frameinit(frameinit: FrameInitConfig) -> None:
+    """Refuse FrameInit settings the sampler would misuse, naming the setting and what it takes."""
+    level, timesteps = frameinit.noise_level, NUM_TRAIN_TIMESTEPS
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < timesteps:
         raise ValueError(f"frameinit_noise_level must be a whole timestep from 0 to {timesteps - 1} (the released "
                          f"setting is 850; higher keeps less of the first frame's layout); got {level!r}")
-    if sampling.noise_method not in NOISE_METHODS:
-        raise ValueError(f"unknown noise_method {sampling.noise_method!r}; choose one of {', '.join(NOISE_METHODS)}")
-    frameinit = sampling.frameinit
-    if frameinit is None:
-        return
     if frameinit.filter_type not in FILTER_TYPES:
         raise ValueError(f"unknown frameinit_filter_type {frameinit.filter_type!r}; choose one of "
                          f"{', '.join(FILTER_TYPES)}")
     if not (frameinit.d_s > 0 and frameinit.d_t > 0):
         raise ValueError(f"frameinit_d_s and frameinit_d_t, the filter's spatial and temporal cut-offs (fractions of "
                          f"the frequency range; released 0.25), must be above 0; got {frameinit.d_s}, {frameinit.d_t}")
+    if frameinit.filter_type == "box" and not (frameinit.d_s <= 1 and frameinit.d_t <= 1):
+        raise ValueError(f"the box filter's frameinit_d_s and frameinit_d_t must be at most 1 (1 keeps every "
+                         f"frequency); got {frameinit.d_s}, {frameinit.d_t}")
     if frameinit.butterworth_order < 1:
         raise ValueError(f"frameinit_butterworth_order must be at least 1 (released 4); got "
                          f"{frameinit.butterworth_order}")
@@ -294,4 +301,7 @@ def sampling_config(**settings) -> SamplingConfig:
     fi = {k.removeprefix("frameinit_"): v for k, v in settings.items() if k.startswith("frameinit_")}
     enabled = settings.pop("frameinit", True)
     plain = {k: v for k, v in settings.items() if not k.startswith("frameinit_")}
-    return replace(SamplingConfig(**plain), frameinit=FrameInitConfig(**fi) if enabled else None)
+    frameinit = FrameInitConfig(**fi)
+    if not enabled:  # unused, but recorded with the run: a value that could never run is refused all the same
+        check_frameinit(frameinit)
+    return replace(SamplingConfig(**plain), frameinit=frameinit if enabled else None)
