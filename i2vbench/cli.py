@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -151,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "now, if it has moved since the run was made")
     p.add_argument("--match", default="auto", choices=["auto", "id", "prompt"], help="how --videos files are matched (default auto)")
     p.add_argument("--out", help="run folder for --videos (default: runs/videos-<folder name>)")
+    p.add_argument("--name", help="with --videos: the model's name in leaderboards and reports (default: the folder's "
+                                  "name); recorded with the run, so changing it later needs --force")
     p.add_argument("--force", action="store_true",
                    help="with --videos: discard what the run folder holds (records and scores; the videos themselves "
                         "are never touched) and start again, e.g. after changing --suite or --match")
@@ -185,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("-o", "--output", default="report.html", help="HTML path (default report.html)")
     p.add_argument("--published", action="store_true", help="add the published VBench-I2V reference rows and points")
-    p.add_argument("--copy-videos", action="store_true", help="copy the videos into <report>_files/videos/")
+    p.add_argument("--copy-videos", action="store_true", help="copy the videos into <report>_files/videos/ (re-encoding as H.264 those a browser would not play)")
 
     p = sub.add_parser("status", help="where a run stands: videos made, failed and left; each metric's progress",
                        description="Read a run folder's store (also while the run is going) and say how many videos "
@@ -262,6 +265,8 @@ def _generation(args: argparse.Namespace):
 
     suite = load_suite(args.suite, check_images=False).select(ids=_split(args.cases), categories=_split(args.categories))
     card = find_card(args.model)
+    if getattr(args, "name", None):  # videos made elsewhere, under the name of the model that made them
+        card = dataclasses.replace(card, name=args.name)
     cls = runner.adapter_class(card)
     overrides = typed_settings(parse_settings(args.settings), {**cls.known_settings(), **card.settings},
                                paths=cls.path_settings)
@@ -390,10 +395,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("give either a run folder (i2vbench evaluate RUN) or --videos DIR, not both or neither")
     if args.force and not args.videos:
         raise ConfigError("--force goes with --videos; to score a run folder's videos again, use --recompute")
+    if args.name and not args.videos:
+        raise ConfigError("--name goes with --videos: a run folder keeps the name it was made with")
     metrics = _metrics(args)
     if args.videos:
         folder = Path(args.videos)
-        ns = argparse.Namespace(model="videos", suite=args.suite or DEFAULT_SUITE, out=args.out or f"runs/videos-{folder.resolve().name}",
+        ns = argparse.Namespace(model="videos", name=args.name or folder.resolve().name,
+                                suite=args.suite or DEFAULT_SUITE, out=args.out or f"runs/videos-{folder.resolve().name}",
                                 settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
                                 batch_size=None, videos=args.videos, weights=None, force=args.force, no_progress=args.no_progress)
         store, suite, found = _generation(ns)  # a case without a video fails there, as in 'run --model videos'

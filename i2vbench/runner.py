@@ -176,7 +176,9 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
             store.request(c.id for c in plan.suite)
         report = adapter.prepare(list(plan.suite))
         if report is not None and shard.is_main:
-            (store.run_dir / ADAPTER_REPORT).write_text(json.dumps(report, indent=2))
+            text, file = json.dumps(report, indent=2), store.run_dir / ADAPTER_REPORT
+            if not file.is_file() or file.read_text() != text:  # a rerun that finds the same leaves the file be
+                file.write_text(text)
             summary.notes.append(_describe_report(report, store.run_dir))
         status, videos = store.case_status(), store.videos()
         mine = shard.take(list(plan.suite))
@@ -513,7 +515,7 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
     pending = sorted(set().union(*todo.values())) if todo else []
     summary.skipped = len(videos) - len(pending)
     bar = tqdm(total=len(pending), desc=f"{shard.label()}evaluate", unit="video", disable=not progress or not shard.is_main)
-    for batch_ids, decoded in _prefetch(store, pending, videos, batch_size):
+    for batch_ids, decoded in _prefetch(store, _batches_within(pending, videos, batch_size), videos):
         items = []
         for cid, video in zip(batch_ids, decoded):
             if isinstance(video, Exception):
@@ -527,8 +529,9 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
         for metric in runnable:
             mine = [it for it in items if it.case.id in todo[metric.name]]
             if mine:
+                bar.set_postfix_str(metric.name, refresh=True)  # a batch of long videos takes a while per metric
                 _score(store, metric, mine, cache, summary)
-        summary.done += len(items)
+        summary.done += sum(1 for it in items if it.case.id not in summary.failed)  # the others: failed, with why
         bar.update(len(batch_ids))
     bar.close()
     return summary
@@ -581,9 +584,30 @@ def _decode(store: RunStore, row: dict) -> Video | Exception:
         return exc
 
 
-def _prefetch(store: RunStore, ids: list[str], videos: dict[str, dict], batch_size: int) -> Iterator[tuple[list[str], list]]:
+#: most bytes of decoded frames in one evaluation batch (two are held: the one scored and the next one decoding):
+#: 16 videos of 256x256x16 take 50 MB, but eight 720p videos of 121 frames would take 2.7 GB
+DECODED_BYTES_PER_BATCH = 1 << 30
+
+
+def _batches_within(ids: Sequence[str], videos: dict[str, dict], batch_size: int,
+                    budget: int = DECODED_BYTES_PER_BATCH) -> list[list[str]]:
+    """``ids`` in batches of at most ``batch_size`` videos and, but for a single larger video, ``budget`` bytes
+    of decoded frames (from the sizes recorded with each video; an unprobed one counts as nothing)."""
+    batches: list[list[str]] = []
+    current, size = [], 0
+    for cid in ids:
+        row = videos[cid]
+        nbytes = 3 * math.prod(row.get(k) or 0 for k in ("num_frames", "height", "width"))
+        if current and (len(current) >= batch_size or size + nbytes > budget):
+            batches.append(current)
+            current, size = [], 0
+        current.append(cid)
+        size += nbytes
+    return batches + [current] if current else batches
+
+
+def _prefetch(store: RunStore, batches: list[list[str]], videos: dict[str, dict]) -> Iterator[tuple[list[str], list]]:
     """Yield (ids, decoded videos) per batch while the next batch decodes in background threads."""
-    batches = [ids[i : i + batch_size] for i in range(0, len(ids), max(1, batch_size))]
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [pool.map(_decode, [store] * len(b), [videos[c] for c in b]) for b in batches[:1]]
         for i, batch in enumerate(batches):

@@ -352,7 +352,10 @@ class RunStore:
     def set_metric_status(self, metric: str, group: str, status: str, specs: list[dict], reason: str | None = None,
                           precision: str | None = None) -> None:
         """Record that a metric ran (in which ``precision``) or was skipped (with why), and how its scores
-        aggregate (``specs``)."""
+        aggregate (``specs``); a row that already says so is left as it is."""
+        if self.metric_info().get(metric) == {"group": group, "status": status, "reason": reason,
+                                               "specs": json.loads(json.dumps(specs)), "precision": precision}:
+            return
         self._tx([("INSERT OR REPLACE INTO metrics (metric, metric_group, status, reason, specs, updated_at, precision) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (metric, group, status, reason, json.dumps(specs), time.time(), precision))])

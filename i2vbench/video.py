@@ -296,6 +296,32 @@ def probe_video(path: str | Path) -> tuple[float, int, int, int] | None:
         return None
 
 
+#: (codecs, pixel formats, containers) that every major browser's <video> plays
+_BROWSER_PLAYS = ((("h264",), ("yuv420p", "yuvj420p"), (".mp4", ".m4v", ".mov")),
+                  (("vp8", "vp9", "av1"), ("yuv420p", "yuva420p"), (".webm", ".mp4")))
+
+
+def browser_unplayable(path: str | Path) -> str | None:
+    """Why a web page's ``<video>`` would likely not play this file (``"hevc, yuv420p10le in .mp4"``), or None
+    when it would: H.264 (8-bit 4:2:0) in MP4/MOV, VP8/VP9/AV1 in WebM or MP4. GIFs play as images."""
+    import av
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gif":
+        return None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "no video stream"
+            context = container.streams.video[0].codec_context
+            codec, pixels = context.name, context.pix_fmt
+    except Exception:  # a damaged file: the page shows what the browser makes of it
+        return None
+    if any(codec in codecs and pixels in formats and suffix in suffixes for codecs, formats, suffixes in _BROWSER_PLAYS):
+        return None
+    return f"{codec}, {pixels} in {suffix or 'a file without extension'}"
+
+
 def _read_pyav(path: Path) -> Video:
     import av
 

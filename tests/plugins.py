@@ -166,3 +166,14 @@ class ReusingStatic(TimedStatic):
         for slot, video in zip(self.buffer, videos):
             slot[...] = video.frames
         return [Video(slot, v.fps) for slot, v in zip(self.buffer, videos)]
+
+
+class PickyMeanPixel(MeanPixel):
+    """``mean_px`` that cannot score case1's video (a metric-level error, as a detector finding no object)."""
+
+    name = "picky_mean_px"
+    scores = (ScoreSpec("picky_mean_px"),)
+
+    def score(self, items, cache):
+        return [MetricResult(error="nothing to score") if it.case.id == "case1"
+                else MetricResult({"picky_mean_px": float(it.video.frames[0].mean()) / 255}) for it in items]

@@ -19,6 +19,7 @@ from i2vbench.report.published import published_vbench_i2v
 from i2vbench.report.stats import bootstrap_ci, paired_bootstrap
 from i2vbench.report.tables import CSV_COLUMNS, compare_runs, to_csv, to_latex, to_markdown
 from i2vbench.store import RunStore
+from i2vbench.video import Video, read_video
 
 METRICS = {  # metric -> (group, specs)
     "temporal_flickering": ("visual_quality", [{"name": "temporal_flickering"}]),
@@ -451,3 +452,45 @@ def test_seeds_stay_whole_numbers_beside_a_run_that_has_none(known_run, tmp_path
     out, _ = write_leaderboard([known_run, other], tmp_path / "lb.csv")
     seeds = [line.split(",")[4] for line in out.read_text().splitlines()[1:]]
     assert seeds == ["0", ""]  # not "0.0"
+
+
+def _encode(path: Path, codec: str, pix_fmt: str, frames: np.ndarray) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=8)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format=pix_fmt)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_report_shows_gifs_as_images_and_says_or_fixes_what_a_browser_cannot_play(tmp_path):
+    from i2vbench.report.html import build_report
+    from i2vbench.video import browser_unplayable, write_video
+
+    run = build_run(tmp_path / "runs" / "a", "model_a", {"a": KNOWN["a"], "b": KNOWN["b"]})
+    videos = run / "videos"
+    videos.mkdir()
+    frames = np.random.default_rng(0).integers(0, 255, (4, 32, 48, 3), dtype=np.uint8)
+    _encode(videos / "a.gif", "gif", "rgb8", frames)
+    _encode(videos / "b.avi", "mpeg4", "yuv420p", frames)  # plays in a desktop player, not in a web page
+    write_video(Video(frames, 8.0), videos / "c.mp4")
+    with RunStore(run) as store:
+        for cid, name in (("a", "a.gif"), ("b", "b.avi"), ("c", "c.mp4")):
+            store.record_video(cid, "x", f"prompt of {cid}", 0, f"videos/{name}", "0" * 64, 8, 4, 32, 48)
+    assert browser_unplayable(videos / "b.avi") == "mpeg4, yuv420p in .avi"
+    assert browser_unplayable(videos / "c.mp4") is None and browser_unplayable(videos / "a.gif") is None
+
+    page = build_report([run], tmp_path / "linked.html")[0].read_text()
+    assert '<img alt="video of a" src="runs/a/videos/a.gif">' in page
+    assert '<video src="runs/a/videos/b.avi"' in page and "its format (mpeg4, yuv420p in .avi) may not play" in page
+    assert '<video src="runs/a/videos/c.mp4"' in page and page.count("may not play") == 1
+
+    page = build_report([run], tmp_path / "copied.html", copy_videos=True)[0].read_text()
+    copies = tmp_path / "copied_files" / "videos" / "0-a"
+    assert '<video src="copied_files/videos/0-a/b.mp4"' in page and "shown as an H.264 copy" in page
+    assert browser_unplayable(copies / "b.mp4") is None and read_video(copies / "b.mp4").num_frames == 4
+    assert (copies / "a.gif").read_bytes() == (videos / "a.gif").read_bytes()  # playable ones copied as they are

@@ -55,6 +55,27 @@ def test_a_batch_a_metric_cannot_hold_in_memory_is_scored_video_by_video(cli, tm
     assert rows(run, "SELECT COUNT(*) FROM scores WHERE metric = 'greedy_mean_px'") == [(3,)]
 
 
+def test_a_video_a_metric_cannot_score_counts_as_failed_not_done(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0
+    with RunStore.open_existing(run) as store:
+        summary = evaluate(store, load_run_suite(store), [plugins.MeanPixel(), plugins.PickyMeanPixel()], progress=False)
+    assert summary.done == 2 and summary.failed == {"case1": "picky_mean_px: nothing to score"}
+
+
+def test_evaluation_batches_hold_a_bounded_amount_of_decoded_frames():
+    from i2vbench.runner import _batches_within
+
+    def video(frames: int, side: int) -> dict:
+        return {"num_frames": frames, "height": side, "width": side}
+
+    small, big = video(16, 256), video(121, 1024)  # 3 MB and 380 MB of frames
+    videos = {"a": small, "b": small, "c": big, "d": big, "e": big, "f": small, "g": {"num_frames": None}}
+    assert _batches_within(list(videos), videos, 16, budget=1 << 30) == [["a", "b", "c", "d"], ["e", "f", "g"]]
+    assert _batches_within(list(videos), videos, 2, budget=1 << 30) == [["a", "b"], ["c", "d"], ["e", "f"], ["g"]]
+    assert _batches_within(["c", "d"], videos, 16, budget=1) == [["c"], ["d"]]  # one video over budget still goes
+
+
 def test_a_metric_that_cannot_run_here_keeps_its_earlier_scores(cli, tmp_path, tiny_suite, monkeypatch):
     run = tmp_path / "r"
     assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0

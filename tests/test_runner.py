@@ -197,6 +197,7 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
     assert {e[0] for e in errors} == {"case2"} and "cannot be decoded" in errors[0][2]
     board = pd.read_csv(run / "leaderboard.csv").loc[0]
     assert board["temporal_flickering"] > 99.9 and board["score_errors"] == 2
+    assert board["model"] == "elsewhere"  # the folder's name, unless --name says otherwise
 
     code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
                        "--match", "id")
@@ -208,6 +209,12 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
     assert all(p.exists() for p in (folder / "case0.mp4", folder / "case2.mp4"))  # the videos are never touched
     code, _, err = cli("--no-progress", "evaluate", run, "--force")
     assert code == 2 and "--force goes with --videos" in err
+    code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+                       "--match", "id", "--name", "my-i2v-model")
+    assert code == 2 and "differs in: model \"elsewhere\" in the folder, \"my-i2v-model\" now" in err
+    code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+                       "--match", "id", "--name", "my-i2v-model", "--force")
+    assert code == 1 and pd.read_csv(run / "leaderboard.csv").loc[0, "model"] == "my-i2v-model"
 
 
 def test_videos_from_elsewhere_that_match_nothing_stop_the_run_with_how_to_name_them(cli, tmp_path, tiny_suite):
@@ -276,6 +283,21 @@ def test_videos_from_elsewhere_are_found_whatever_the_letter_case_and_unread_fil
     code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--match", "prompt",
                        "--out", tmp_path / "p")
     assert code == 2 and "match by case id as well with --match auto" in err
+
+
+def test_evaluating_finished_videos_again_rewrites_nothing(cli, tmp_path, tiny_suite):
+    made = tmp_path / "made"
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    run = tmp_path / "scored"
+    args = ("--no-progress", "evaluate", "--videos", made / "videos", "--suite", tiny_suite, "--out", run,
+            "--metrics", "temporal_flickering")
+    assert cli(*args)[0] == 0
+    files = [run / "adapter_report.json", run / "leaderboard.csv"]
+    before = [f.stat().st_mtime_ns for f in files], rows(run, "SELECT * FROM metrics")
+    time.sleep(0.01)
+    code, out, _ = cli(*args)
+    assert code == 0 and "evaluate: 0 done, 3 already done" in out
+    assert ([f.stat().st_mtime_ns for f in files], rows(run, "SELECT * FROM metrics")) == before
 
 
 def test_prompts_in_file_names_match_in_any_unicode_form():

@@ -23,6 +23,7 @@ from PIL import Image
 
 from ..errors import ConfigError, I2VBenchError
 from ..suite import load_suite, recorded_manifest
+from ..video import browser_unplayable, read_video, write_video
 from .aggregate import VBENCH_COLUMNS, RunData, Score, labels, load_runs, ordered_scores
 from .caveats import caveats
 from .leaderboard import leaderboard_tables
@@ -80,21 +81,49 @@ def _case_images(run: RunData) -> dict[str, Path]:
 
 
 @dataclass
+class _Clip:
+    """How the page shows one video: its URL, as a ``<video>`` or (a GIF) an ``<img>``, and a note for the reader."""
+
+    url: str
+    tag: str = "video"
+    note: str = ""
+
+
+@dataclass
 class _Media:
     out_dir: Path
     copy_to: Path | None
 
-    def video_url(self, run_index: int, run: RunData, rel: str) -> str | None:
+    def clip(self, run_index: int, run: RunData, rel: str) -> _Clip | None:
         src = Path(rel) if Path(rel).is_absolute() else run.run_dir / rel
         if not src.is_file():
             return None
+        unplayable = browser_unplayable(src)
+        note = ""
         if self.copy_to is not None:
-            dst = self.copy_to / f"{run_index}-{run.name}" / src.name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
-            src = dst
+            folder = self.copy_to / f"{run_index}-{run.name}"
+            folder.mkdir(parents=True, exist_ok=True)
+            src, note = self._copy(src, folder, unplayable)
+        elif unplayable:
+            note = f"its format ({unplayable}) may not play in a browser; --copy-videos makes playable copies"
         # absolute, not resolved: a browser climbs '..' from the path it was given, not from a symlink's target
-        return quote(os.path.relpath(os.path.abspath(src), os.path.abspath(self.out_dir)).replace(os.sep, "/"))
+        url = quote(os.path.relpath(os.path.abspath(src), os.path.abspath(self.out_dir)).replace(os.sep, "/"))
+        return _Clip(url, "img" if src.suffix.lower() == ".gif" else "video", note)
+
+    @staticmethod
+    def _copy(src: Path, folder: Path, unplayable: str | None) -> tuple[Path, str]:
+        """The file copied into ``folder``; one a browser would not play is re-encoded as H.264 instead (the
+        scores stay those of the original)."""
+        if unplayable:
+            try:
+                dst = folder / f"{src.stem}.mp4"
+                write_video(read_video(src), dst)
+                return dst, f"shown as an H.264 copy (the file is {unplayable})"
+            except I2VBenchError:  # cannot be decoded here either: copied as it is
+                pass
+        dst = folder / src.name
+        shutil.copy2(src, dst)
+        return dst, ""
 
 
 def _leaderboard_html(board: pd.DataFrame, scores: Sequence[Score]) -> str:
@@ -182,10 +211,13 @@ def _suite_cases_html(runs: Sequence[RunData], names: Sequence[str], scores: Seq
                 continue
             case = run.cases.loc[cid]
             rel = run.videos["path"].get(cid) if "path" in run.videos else None
-            url = media.video_url(i, run, rel) if rel else None
-            if url:
-                body = (f'<video src="{esc(url)}" autoplay muted loop playsinline preload="auto"></video>'
-                        f'<span class="file">{esc(Path(rel).name)}</span>')
+            clip = media.clip(i, run, rel) if rel else None
+            if clip:
+                body = (f'<img alt="video of {esc(cid)}" src="{esc(clip.url)}">' if clip.tag == "img" else
+                        f'<video src="{esc(clip.url)}" autoplay muted loop playsinline preload="auto"></video>')
+                body += f'<span class="file">{esc(Path(rel).name)}</span>'
+                if clip.note:
+                    body += f'<span class="file clip-note">{esc(clip.note)}</span>'
             elif case["status"] == "failed":
                 body = f'<div class="failed">failed: {esc(case["error"])}</div>'
             else:
@@ -215,7 +247,7 @@ th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after
 .case h3{margin:.2em 0}.cat{font-size:12px;color:#fff;background:#888;border-radius:3px;padding:1px 6px}
 .prompt{font-style:italic;white-space:pre-wrap}.row{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:0}figure img,figure video{width:256px;height:auto;display:block;background:#000}
-.file{font-size:11px;color:#888;word-break:break-all}
+.file{font-size:11px;color:#888;word-break:break-all}.clip-note{display:block;width:256px;color:#a60}
 .scores{font-size:11px;margin-top:.3em}.scores th{font-weight:normal;text-align:left}
 .failed{width:256px;color:#b00;font-size:12px}
 """

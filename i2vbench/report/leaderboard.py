@@ -109,8 +109,19 @@ def write_leaderboard(run_dirs: Sequence[str | Path], out: str | Path) -> tuple[
     board, by_category = leaderboard_tables(runs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        board.round(2).to_csv(out, index=False)
-        by_category.round(2).to_csv(category_path(out), index=False)
+        for frame, path in ((board, out), (by_category, category_path(out))):
+            _write_if_changed(path, frame.round(2).to_csv(index=False))
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path with -o") from exc
     return out, caveats(runs, labels(runs))
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file holds it already: a finished run evaluated again leaves its files as they
+    are (and read-only storage, or a backup's change detection, undisturbed)."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    path.write_text(text, encoding="utf-8")
