@@ -581,7 +581,8 @@ def _decode(store: RunStore, row: dict) -> Video | Exception:
     try:
         return read_video(video_path(store, row["path"]))
     except I2VBenchError as exc:
-        return exc
+        return VideoError(f"{exc}; replace the file or re-encode it (ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p "
+                          "OUT.mp4), then run the same command again to score just that video")
 
 
 #: most bytes of decoded frames in one evaluation batch (two are held: the one scored and the next one decoding):

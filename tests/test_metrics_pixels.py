@@ -23,6 +23,12 @@ def test_flicker_of_known_sequences():
     assert flicker_score(ramp) == pytest.approx(235 / 255)
 
 
+def test_flicker_is_vbench_mean_of_per_pair_means():
+    frames = np.random.default_rng(3).integers(0, 256, (9, 24, 40, 3), dtype=np.uint8)
+    pair_means = [np.mean(np.abs(frames[i + 1].astype(np.float64) - frames[i])) for i in range(8)]
+    assert flicker_score(frames) == pytest.approx((255 - np.mean(pair_means)) / 255, rel=1e-15)
+
+
 def test_flicker_uses_absolute_not_wrapped_differences():
     frames = np.stack([np.full((2, 2, 3), 200), np.full((2, 2, 3), 100)]).astype(np.uint8)
     assert flicker_score(frames) == pytest.approx(155 / 255)

@@ -195,6 +195,7 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
         "dir": str(folder.resolve()), "match": "auto"}  # no frame count or size of its own
     errors = rows(run, "SELECT case_id, metric, error FROM metric_errors ORDER BY metric")
     assert {e[0] for e in errors} == {"case2"} and "cannot be decoded" in errors[0][2]
+    assert "re-encode it (ffmpeg -i IN" in errors[0][2] and "run the same command again" in errors[0][2]
     board = pd.read_csv(run / "leaderboard.csv").loc[0]
     assert board["temporal_flickering"] > 99.9 and board["score_errors"] == 2
     assert board["model"] == "elsewhere"  # the folder's name, unless --name says otherwise
