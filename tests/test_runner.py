@@ -27,6 +27,13 @@ def rows(run: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+def made_videos(cli, tmp_path: Path, suite: Path, model: str = "static") -> Path:
+    """The videos folder of a fresh ``generate`` run of ``model``: files to score as if made elsewhere."""
+    made = tmp_path / "made"
+    assert cli("--no-progress", "generate", "--model", model, "--suite", suite, "--out", made, *SMALL)[0] == 0
+    return made / "videos"
+
+
 def test_static_run_on_the_mini_suite(cli, tmp_path):
     run = tmp_path / "static"
     code, out, err = cli("--no-progress", "run", "--model", "static", "--out", run, *SMALL)
@@ -173,13 +180,12 @@ def test_unwritable_output_folder(cli, tmp_path, tiny_suite):
 
 
 def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
-    made = tmp_path / "made"
-    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    made = made_videos(cli, tmp_path, tiny_suite)
     folder = tmp_path / "elsewhere"
     folder.mkdir()
-    (made / "videos" / "case0.mp4").rename(folder / "case0.mp4")
+    (made / "case0.mp4").rename(folder / "case0.mp4")
     prompt = "a textured pattern number 1 drifts slowly to the right"
-    (made / "videos" / "case1.mp4").rename(folder / f"{prompt}-0.mp4")
+    (made / "case1.mp4").rename(folder / f"{prompt}-0.mp4")
     (folder / f"{prompt}-1.mp4").write_bytes((folder / f"{prompt}-0.mp4").read_bytes())  # a second sample
     (folder / "unrelated-clip.mp4").write_bytes(b"junk")
     (folder / "case2.mp4").write_bytes(b"not a video")
@@ -240,12 +246,11 @@ def test_forcing_a_run_folder_onto_its_own_videos_keeps_them(cli, tmp_path, tiny
 
 
 def test_a_better_named_file_added_for_a_case_is_taken_as_a_fresh_run_would(cli, tmp_path, tiny_suite):
-    made = tmp_path / "made"
-    assert cli("--no-progress", "generate", "--model", "camera", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    made = made_videos(cli, tmp_path, tiny_suite, "camera")
     folder = tmp_path / "elsewhere"
     (folder / "a").mkdir(parents=True)
     for i in range(3):
-        (made / "videos" / f"case{i}.mp4").rename(folder / f"case{i}.mp4")
+        (made / f"case{i}.mp4").rename(folder / f"case{i}.mp4")
     (folder / "case0.mp4").rename(folder / "case0.webm")  # decoded by content, whatever the extension
     run = tmp_path / "scored"
     args = ("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
@@ -264,12 +269,11 @@ def test_a_better_named_file_added_for_a_case_is_taken_as_a_fresh_run_would(cli,
 
 
 def test_videos_from_elsewhere_are_found_whatever_the_letter_case_and_unread_files_are_named(cli, tmp_path, tiny_suite):
-    made = tmp_path / "made"
-    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    made = made_videos(cli, tmp_path, tiny_suite)
     folder = tmp_path / "elsewhere"
     folder.mkdir()
-    (made / "videos" / "case0.mp4").rename(folder / "CASE0.MP4")
-    (made / "videos" / "case1.mp4").rename(folder / "case1.m4v")
+    (made / "case0.mp4").rename(folder / "CASE0.MP4")
+    (made / "case1.mp4").rename(folder / "case1.m4v")
     (folder / "case2").mkdir()  # a folder of frames
     (folder / "case2" / "00000.png").write_bytes(b"")
     run = tmp_path / "scored"
@@ -287,10 +291,9 @@ def test_videos_from_elsewhere_are_found_whatever_the_letter_case_and_unread_fil
 
 
 def test_evaluating_finished_videos_again_rewrites_nothing(cli, tmp_path, tiny_suite):
-    made = tmp_path / "made"
-    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", made, *SMALL)[0] == 0
+    made = made_videos(cli, tmp_path, tiny_suite)
     run = tmp_path / "scored"
-    args = ("--no-progress", "evaluate", "--videos", made / "videos", "--suite", tiny_suite, "--out", run,
+    args = ("--no-progress", "evaluate", "--videos", made, "--suite", tiny_suite, "--out", run,
             "--metrics", "temporal_flickering")
     assert cli(*args)[0] == 0
     files = [run / "adapter_report.json", run / "leaderboard.csv"]
