@@ -32,6 +32,11 @@ class ModelLoadError(I2VBenchError):
     """A model adapter could not load its network (unreadable weights, out of memory): no case can succeed."""
 
 
+class AdapterError(I2VBenchError):
+    """An adapter broke its contract (the wrong number of videos, something other than a video, frames of
+    another size or length than its settings): a fault of its code that every case would meet, so the run stops."""
+
+
 class NetworkLoadError(I2VBenchError):
     """A metric's network could not be loaded (damaged or incomplete weights, out of memory): none of its
     videos can be scored, so the reason is recorded for each of them without loading again."""

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, weights
 from .adapters.base import Adapter
-from .errors import ConfigError, I2VBenchError, ModelLoadError, NetworkLoadError, VideoError, WeightsError
+from .errors import AdapterError, ConfigError, I2VBenchError, ModelLoadError, NetworkLoadError, VideoError, WeightsError
 from .metrics import PRECISIONS, EvalItem, FeatureCache, Metric, MetricResult, get_metric, metric_names
 from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .shard import Shard
@@ -149,12 +149,8 @@ class StageSummary:
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
-    size = max(1, size)
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+    #: cases whose video has one value in every pixel of every frame (what NaN frames cast to uint8 look like)
+    uniform: list[str] = field(default_factory=list)
 
 
 def make_adapter(plan: RunPlan) -> Adapter:
@@ -187,18 +183,32 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
         summary.skipped = len(mine) - len(todo)
         if todo:
             _load(adapter, plan)
-        size = batch_size or adapter.default_batch_size
+        size = max(1, batch_size or adapter.default_batch_size)
         bar = tqdm(total=len(todo), desc=f"{shard.label()}generate {plan.card.name}", unit="video",
                    disable=not progress or not shard.is_main)
         with VideoWriter(store, summary) as writer:
-            for batch in _batches(todo, size):
+            while todo:
+                batch, todo = todo[:size], todo[size:]
                 queued = len(writer.pending)
-                _generate_batch(store, plan, adapter, batch, summary, writer)
+                too_big = _generate_batch(store, plan, adapter, batch, summary, writer)
                 writer.record(leave=len(writer.pending) - queued)  # the batch before was written meanwhile
                 bar.update(len(batch))
+                if too_big:  # results do not depend on the batch, so later ones may be smaller
+                    said = f"a batch of {len(batch)} failed ({too_big}) while each of its cases alone succeeded"
+                    if batch_size:
+                        said += f": a --batch-size below {batch_size} would spare these retries"
+                    else:
+                        size = max(1, len(batch) // 2)
+                        said += f": later batches hold {size} (--batch-size sets it)"
+                    if said not in summary.notes:
+                        summary.notes.append(said)
         bar.close()
     finally:
         adapter.close()
+    if summary.uniform:
+        summary.notes.append(f"{len(summary.uniform)} video(s) hold a single value in every pixel of every frame "
+                             f"({', '.join(summary.uniform[:5])}{', ...' if len(summary.uniform) > 5 else ''}): "
+                             "NaN frames cast to uint8 look so; they are scored as they are")
     if shard.is_main and (note := _mixed_formats(store.videos())):
         summary.notes.append(note)
     return summary
@@ -392,16 +402,17 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
 
 
 def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Sequence[Case], summary: StageSummary,
-                    writer: VideoWriter) -> None:
-    seeds = [case_seed(plan.seed, c.id) for c in batch]
+                    writer: VideoWriter) -> str | None:
+    """Make and queue the batch's videos; a batch that fails is tried again case by case. Returns the batch's
+    error when it failed as a whole but every case alone succeeded (too big for memory, most likely)."""
+    seeds = tuple(case_seed(plan.seed, c.id) for c in batch)
     reason = None
     try:
         start = time.perf_counter()
-        outputs = adapter.generate(batch, seeds=seeds)
+        outputs = adapter.generate(tuple(batch), seeds=seeds)  # a tuple: an adapter cannot reorder the cases
         seconds = (time.perf_counter() - start) / len(batch)
-        if len(outputs) != len(batch):
-            raise I2VBenchError(f"adapter {plan.card.adapter!r} returned {len(outputs)} videos for {len(batch)} cases")
-    except (ConfigError, WeightsError):  # the whole run is misconfigured: no case can succeed
+        _check_outputs(plan, adapter, batch, outputs)
+    except (ConfigError, WeightsError, AdapterError):  # the whole run is misconfigured: no case can succeed
         raise
     except Exception as exc:
         reason, outputs = f"{type(exc).__name__}: {exc}", None
@@ -410,15 +421,53 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
     if reason is not None:
         if len(batch) > 1:
             gc.collect()  # frames caught in reference cycles with the exception
+            _release_gpu_cache()
+            failed = len(summary.failed)
             for case in batch:
                 _generate_batch(store, plan, adapter, [case], summary, writer)
-            return
+            return reason if len(summary.failed) == failed else None
         case = batch[0]
         store.record_failure(case.id, case.category, case.prompt, seeds[0], reason)
         summary.failed[case.id] = reason
-        return
+        return None
     for case, seed, out in zip(batch, seeds, outputs):
+        if isinstance(out, Video) and out.frames.min() == out.frames.max():
+            summary.uniform.append(case.id)
         writer.submit(case, seed, out, seconds if isinstance(out, Video) else None)  # files made elsewhere: no time
+    return None
+
+
+def _check_outputs(plan: RunPlan, adapter: Adapter, batch: Sequence[Case], outputs: Any) -> None:
+    """Refuse (``AdapterError``) outputs that break the adapter contract: one ``Video`` or file path per case, and
+    videos of the frame count and size the settings ask for (else metrics would score, and reports would label
+    with the settings, videos other than those asked for)."""
+    name = plan.card.adapter
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != len(batch):
+        got = f"{len(outputs)} outputs" if isinstance(outputs, (list, tuple)) else f"a {type(outputs).__name__}"
+        raise AdapterError(f"adapter {name!r} returned {got} for {len(batch)} cases; generate returns a list with "
+                           "one video per case, in order")
+    want = tuple(plan.settings.get(k) for k in ("num_frames", "height", "width")) if adapter.makes_videos else None
+    for case, out in zip(batch, outputs):
+        if isinstance(out, (str, Path)):
+            continue
+        if not isinstance(out, Video):
+            raise AdapterError(f"adapter {name!r} returned a {type(out).__name__} for case {case.id!r}; generate "
+                               "returns an i2vbench.video.Video (uint8 frames [T, H, W, 3] and fps) or the path of "
+                               "a video file per case")
+        got = (out.num_frames, *out.size)
+        if want is not None and got != want:
+            raise AdapterError(
+                f"adapter {name!r} made a video of {got[0]} frames of {got[1]}x{got[2]} (height x width) for case "
+                f"{case.id!r}, but its settings ask for {want[0]} frames of {want[1]}x{want[2]}: an adapter makes "
+                "exactly the length and size it is set to (the first-frame metrics compare frame 0 with the input "
+                "image fitted to that size, e.g. by i2vbench.video.fit_image)")
+
+
+def _release_gpu_cache() -> None:
+    """Hand cached GPU memory back after a failed batch (only where torch is in use already)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def resolve_metrics(names: Sequence[str] | None, device: str, precision: str = "auto") -> list[Metric]:

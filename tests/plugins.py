@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 from i2vbench.adapters.baselines import StaticAdapter
 
 
@@ -177,3 +179,45 @@ class PickyMeanPixel(MeanPixel):
     def score(self, items, cache):
         return [MetricResult(error="nothing to score") if it.case.id == "case1"
                 else MetricResult({"picky_mean_px": float(it.video.frames[0].mean()) / 255}) for it in items]
+
+
+#: the number of cases of each call of :class:`GreedyTimedStatic`
+BATCH_SIZES: list[int] = []
+
+
+class GreedyTimedStatic(StaticAdapter):
+    """``static`` in batches of 4 that fails on any batch of several cases, noting each call's size."""
+
+    name = "greedy_timed_static"
+    default_batch_size = 4
+
+    def generate(self, cases, *, seeds):
+        BATCH_SIZES.append(len(cases))
+        if len(cases) > 1:
+            raise RuntimeError(f"out of memory for {len(cases)} cases")
+        return super().generate(cases, seeds=seeds)
+
+
+class MisbehavingStatic(StaticAdapter):
+    """``static`` broken as ``MISBEHAVE`` says: ``short`` (a frame too few), ``ndarray`` (bare frames, no
+    Video), ``extra`` (one video too many) or ``black`` (all-zero frames, as NaN frames cast to uint8)."""
+
+    name = "misbehaving_static"
+    default_batch_size = 2
+    CALLS: list[int] = []
+
+    def generate(self, cases, *, seeds):
+        from i2vbench.video import Video
+
+        MisbehavingStatic.CALLS.append(len(cases))
+        videos = super().generate(cases, seeds=seeds)
+        mode = os.environ.get("MISBEHAVE")
+        if mode == "short":
+            return [Video(v.frames[1:], v.fps) for v in videos]
+        if mode == "ndarray":
+            return [v.frames for v in videos]
+        if mode == "extra":
+            return videos + videos[:1]
+        if mode == "black":
+            return [Video(np.zeros_like(v.frames), v.fps) for v in videos]
+        return videos

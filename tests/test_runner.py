@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plugins
 import pytest
 from helpers import REPO, make_suite, write_card
 
@@ -94,8 +95,46 @@ def test_a_batch_that_runs_out_of_memory_is_retried_case_by_case_after_its_memor
     run = tmp_path / "greedy"
     code, out, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", run, *SMALL)
     assert code == 0, err
-    assert "generate: 3 done" in out and "failed" not in out
+    assert "generate: 3 done, 0 already done\n" in out and "  failed " not in out
+    assert ("a batch of 3 failed (RuntimeError: out of memory for 3 cases) while each of its cases alone succeeded: "
+            "later batches hold 1" in out)
     assert rows(run, "SELECT COUNT(*) FROM cases WHERE status = 'done'") == [(3,)]
+
+
+def test_batches_shrink_after_one_that_only_fits_case_by_case(cli, tmp_path):
+    plugins.BATCH_SIZES.clear()
+    card = write_card(tmp_path / "greedy.yaml", "plugins:GreedyTimedStatic")
+    code, out, err = cli("--no-progress", "generate", "--model", card, "--suite", make_suite(tmp_path / "s", n=7),
+                         "--out", tmp_path / "r", *SMALL)
+    assert code == 0 and "generate: 7 done" in out, out + err
+    assert plugins.BATCH_SIZES == [4, 1, 1, 1, 1, 2, 1, 1, 1], plugins.BATCH_SIZES  # 4 fails, each alone works; then 2s, which fail too: 1s
+    code, out, _ = cli("--no-progress", "generate", "--model", card, "--suite", make_suite(tmp_path / "s2", n=2),
+                       "--out", tmp_path / "r2", "--batch-size", "2", *SMALL)
+    assert code == 0 and "a --batch-size below 2 would spare these retries" in out
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("short", "made a video of 5 frames of 64x64 (height x width) for case 'case0', but its settings ask for 6 "
+              "frames of 64x64"),
+    ("ndarray", "returned a ndarray for case 'case0'; generate returns an i2vbench.video.Video"),
+    ("extra", "returned 3 outputs for 2 cases"),
+])
+def test_an_adapter_that_breaks_its_contract_stops_the_run_at_its_first_batch(cli, tmp_path, tiny_suite, monkeypatch,
+                                                                              mode, message):
+    monkeypatch.setenv("MISBEHAVE", mode)
+    plugins.MisbehavingStatic.CALLS.clear()
+    card = write_card(tmp_path / "bad.yaml", "plugins:MisbehavingStatic")
+    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "r", *SMALL)
+    assert code == 2 and message in err, err
+    assert plugins.MisbehavingStatic.CALLS == [2]  # not tried again case by case, nor for the next batch
+    assert rows(tmp_path / "r", "SELECT COUNT(*) FROM cases") == [(0,)]
+
+
+def test_videos_of_one_value_everywhere_are_pointed_out(cli, tmp_path, tiny_suite, monkeypatch):
+    monkeypatch.setenv("MISBEHAVE", "black")
+    card = write_card(tmp_path / "bad.yaml", "plugins:MisbehavingStatic")
+    code, out, _ = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "r", *SMALL)
+    assert code == 0 and "3 video(s) hold a single value in every pixel of every frame (case0, case1, case2)" in out
 
 
 def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path, tiny_suite):
