@@ -61,7 +61,8 @@ def typed_setting(text: str, default: Any) -> Any:
     """A ``--set`` value read for the type of the setting's default: a text setting keeps the text as typed
     (a negative prompt with a colon in it stays that prompt); otherwise ``null``/``none``/empty is None and
     the rest is read as YAML (numbers, booleans, lists), except that a setting without a default type
-    (None) keeps text that YAML would turn into a mapping or a boolean (``camera_motion=off``)."""
+    (None) keeps text that YAML would turn into a mapping or a boolean (``camera_motion=off``), and a numeric
+    setting reads ``1e3`` as a number."""
     if isinstance(default, str):
         return text
     if text.strip().lower() in _NULL_WORDS:
@@ -72,6 +73,12 @@ def typed_setting(text: str, default: Any) -> Any:
         return text
     if default is None and isinstance(value, (dict, bool)):
         return text
+    if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+        try:  # YAML 1.1 reads 1e3 (no dot) as text
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if isinstance(default, int) and number.is_integer() else number
     return value
 
 

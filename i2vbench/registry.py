@@ -37,14 +37,24 @@ def load_object(target: str) -> Any:
         raise ConfigError(f"cannot load plugin {target!r}: {exc}") from exc
 
 
-def load_plugin(group: str, name: str, kind: str) -> Any:
-    """The class registered as ``name`` in ``group`` (or given directly as ``module:Class``)."""
+def load_plugin(group: str, name: str, kind: str, base: type | None = None) -> Any:
+    """The class registered as ``name`` in ``group`` (or given directly as ``module:Class``), which must be a
+    subclass of ``base`` and set its own ``name``."""
     targets = plugin_targets(group)
-    if name in targets:
-        return load_object(targets[name])
-    if ":" in name:
-        return load_object(name)
-    raise unknown_name(kind, name, list(targets))
+    if name in targets or ":" in name:
+        target = targets.get(name, name)
+        cls = load_object(target)
+    else:
+        error = unknown_name(kind, name, list(targets))
+        if "." in name:
+            module, _, attr = name.rpartition(".")
+            error = ConfigError(f"{error}; to name a class, write module:Class ({module}:{attr})")
+        raise error
+    if base is not None and not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"{kind} {target!r} is {cls!r}, not a subclass of {base.__module__}.{base.__name__}")
+    if base is not None and not isinstance(getattr(cls, "name", None), str):
+        raise ConfigError(f"{kind} class {target!r} sets no name: give it one (name = \"{name.split(':')[-1].lower()}\")")
+    return cls
 
 
 def model_dirs() -> list[Path]:

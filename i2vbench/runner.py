@@ -106,13 +106,14 @@ class RunPlan:
 
 
 def adapter_class(card: ModelCard) -> type[Adapter]:
-    return load_plugin(ADAPTER_GROUP, card.adapter, "adapter")
+    return load_plugin(ADAPTER_GROUP, card.adapter, "adapter", Adapter)
 
 
 def make_plan(card: ModelCard, overrides: dict[str, Any], suite: Suite, seed: int) -> RunPlan:
     """Resolve the card's settings with ``--set`` overrides (unknown keys are refused)."""
     cls = adapter_class(card)
-    settings = cls.resolve_settings({**card.settings, **overrides})
+    label = f"model {card.name!r}" + (f" (card {card.path})" if card.path else "")
+    settings = cls.resolve_settings({**card.settings, **overrides}, label)
     return RunPlan(card=card, settings=settings, suite=suite, seed=seed, runtime_keys=tuple(cls.runtime_settings))
 
 
@@ -156,7 +157,14 @@ class StageSummary:
 def make_adapter(plan: RunPlan) -> Adapter:
     """The plan's adapter (which checks its settings, paths and weights before anything is written); the weights
     it found become part of the plan."""
-    adapter = adapter_class(plan.card)(**plan.settings)
+    cls = adapter_class(plan.card)
+    try:
+        adapter = cls(**plan.settings)
+    except I2VBenchError:
+        raise
+    except Exception as exc:  # an abstract class, a setting the adapter's own code trips over
+        raise ConfigError(f"model {plan.card.name!r}: adapter {plan.card.adapter!r} could not be set up: "
+                          f"{type(exc).__name__}: {exc}") from exc
     plan.weights = adapter.weights_identity()
     return adapter
 

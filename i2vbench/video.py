@@ -33,7 +33,9 @@ class Video:
         f = self.frames
         if f.dtype != np.uint8 or f.ndim != 4 or f.shape[-1] != 3 or f.shape[0] < 1:
             raise VideoError(
-                f"a Video needs uint8 frames of shape [T, H, W, 3]; got {f.dtype} {tuple(f.shape)}"
+                f"a Video needs uint8 frames of shape [T, H, W, 3]; got {f.dtype} {tuple(f.shape)} (floats in [0, 1] "
+                "become (x * 255).round().clip(0, 255).astype(np.uint8), in [-1, 1] ((x + 1) * 127.5)...; channels "
+                "first become x.transpose(0, 2, 3, 1); a torch tensor x.cpu().numpy())"
             )
         if not self.fps > 0:
             raise VideoError(f"a Video needs a positive fps; got {self.fps}")

@@ -47,6 +47,7 @@ def url_weight_path(cache: Path, name: str, filename: str) -> Path:
 
 def write_card(path: Path, adapter: str, **settings) -> Path:
     """A model card for ``adapter`` (a registered name or ``module:Class``) with these settings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"name": path.stem, "adapter": adapter, "settings": settings}))
     return path
 

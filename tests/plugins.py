@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from i2vbench.adapters.base import Adapter
 from i2vbench.adapters.baselines import StaticAdapter
 
 
@@ -221,3 +222,37 @@ class MisbehavingStatic(StaticAdapter):
         if mode == "black":
             return [Video(np.zeros_like(v.frames), v.fps) for v in videos]
         return videos
+
+
+class TypedStatic(StaticAdapter):
+    """``static`` with settings of each type, to check that their defaults' types hold."""
+
+    name = "typed_static"
+    defaults = {"steps": 50, "flag": False, "sizes": [256]}
+
+
+def not_an_adapter(**settings):
+    """A function where a card wants an adapter class."""
+
+
+class Nameless(Adapter):
+    """An adapter class that forgot to set ``name``."""
+
+    def generate(self, cases, *, seeds):
+        return []
+
+
+class Unfinished(Adapter):
+    """An adapter without ``generate``."""
+
+    name = "unfinished"
+
+
+class Fussy(StaticAdapter):
+    """An adapter whose own checks raise a plain ValueError."""
+
+    name = "fussy"
+
+    def __init__(self, **settings):
+        super().__init__(**settings)
+        raise ValueError("ckpt must be given")

@@ -113,7 +113,10 @@ def test_frames_encoded_in_chunks_are_those_encoded_at_once(tiny_folder):
     ({"frameinit_filter_type": "sinc"}, "unknown frameinit_filter_type 'sinc'"),
     ({"dtype": "int8"}, "dtype must be one of"),
     ({"sampler": "euler"}, "no setting 'sampler'"),
-    ({"steps": "fifty"}, "setting steps must be a number"),
+    ({"steps": "fifty"}, "setting steps must be a whole number; got 'fifty'"),
+    ({"steps": 25.7}, "setting steps must be a whole number; got 25.7"),
+    ({"guidance_scale_txt": True}, "setting guidance_scale_txt must be a number; got True"),
+    ({"noise_method": 3}, "setting noise_method must be text; got 3"),
     ({"frame_stride": 2.5}, "frame_stride must be a whole number"),
     ({"frame_stride": 0}, "frame_stride must be at least 1"),
     ({"frameinit_noise_level": 1000}, "frameinit_noise_level must be a whole timestep from 0 to 999"),
@@ -329,7 +332,7 @@ def test_a_model_that_cannot_load_stops_the_run_once_with_the_reason(cli, tmp_pa
     code, out, err = cli(*base, "--set", "dtype=float32", "--force")
     assert code == 0 and "generate: 1 done" in out, err
     code, _, err = cli("--no-progress", "run", "--model", "static", "--out", tmp_path / "r3", "--weights", weights)
-    assert code == 2 and "model 'static' has no setting 'weights'" in err
+    assert code == 2 and "model 'static' (card " in err and "has no setting 'weights'" in err
 
 
 def _recording_sampler(monkeypatch):

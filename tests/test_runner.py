@@ -623,12 +623,46 @@ def test_an_adapter_may_reuse_its_frame_buffers_for_the_next_batch(cli, tmp_path
     ("none", None, None), ("None", None, None), ("", None, None), ("null", 3, None),
     ("off", None, "off"), ("a: b", None, "a: b"),  # no default type: not turned into a boolean or a mapping
     ("25", 50, 25), ("0.3", 0.25, 0.3), ("true", False, True), ("reduce-overhead", False, "reduce-overhead"),
-    ("[1, 2]", None, [1, 2]),
+    ("[1, 2]", None, [1, 2]), ("1e3", 50, 1000), ("2.5e-1", 0.5, 0.25),  # YAML 1.1 reads these as text
 ])
 def test_set_values_are_read_for_the_type_of_their_default(text, default, expected):
     from i2vbench.cli import typed_setting
 
     assert typed_setting(text, default) == expected
+
+
+def test_settings_keep_the_type_of_their_default(cli, tmp_path):
+    card = write_card(tmp_path / "typed.yaml", "plugins:TypedStatic")
+    for setting, message in [("steps=25.7", "setting steps must be a whole number; got 25.7 (default 50)"),
+                             ("flag=maybe", "setting flag must be true or false; got 'maybe' (default False)"),
+                             ("flag=1", "setting flag must be true or false; got 1"),
+                             ("sizes=512", "setting sizes must be a list (--set KEY=[a, b]); got 512")]:
+        code, _, err = cli("generate", "--model", card, "--out", tmp_path / "r", "--set", setting)
+        assert code == 2 and f"model 'typed' (card {card}): {message}" in err, err
+    bad_card = tmp_path / "quoted.yaml"
+    bad_card.write_text('adapter: plugins:TypedStatic\nsettings: {flag: "false"}\n')  # quoted: text, and truthy
+    code, _, err = cli("generate", "--model", bad_card, "--out", tmp_path / "r")
+    assert code == 2 and "setting flag must be true or false; got 'false'" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("adapter, message", [
+    ("plugins:not_an_adapter", "adapter 'plugins:not_an_adapter' is <function not_an_adapter"),
+    ("plugins:Nameless", "adapter class 'plugins:Nameless' sets no name: give it one"),
+    ("plugins:Unfinished", "could not be set up: TypeError: Can't instantiate abstract class Unfinished"),
+    ("plugins:Fussy", "adapter 'plugins:Fussy' could not be set up: ValueError: ckpt must be given"),
+    ("plugins.Fussy", "unknown adapter 'plugins.Fussy'; known adapters: camera, consisti2v, static, videos; to name "
+                      "a class, write module:Class (plugins:Fussy)"),
+])
+def test_a_card_whose_adapter_is_no_usable_adapter_class_is_refused_by_name(cli, tmp_path, tiny_suite, monkeypatch,
+                                                                          adapter, message):
+    card = write_card(tmp_path / "cards" / "odd.yaml", adapter)
+    code, _, err = cli("--no-progress", "generate", "--model", card, "--suite", tiny_suite, "--out", tmp_path / "r")
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "r").exists()
+    monkeypatch.setenv("I2VBENCH_MODEL_PATH", str(card.parent))
+    code, out, _ = cli("list", "models")  # one odd card does not hide the others
+    assert code == 0 and "static" in out and "odd" in out
 
 
 def test_bad_names_and_devices_are_refused_before_any_video_is_made(cli, tmp_path, tiny_suite):
@@ -821,11 +855,36 @@ def test_the_readme_metric_example_runs_as_written(cli, tmp_path, tiny_suite, mo
     (tmp_path / "mypkg" / "__init__.py").write_text("")
     (tmp_path / "mypkg" / "metric.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
+    for module in ("mypkg", "mypkg.adapter", "mypkg.metric"):  # another test's mypkg, from another folder
+        monkeypatch.delitem(sys.modules, module, raising=False)
     run = tmp_path / "r"
     result = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL,
                  "--metrics", "mypkg.metric:Brightness")
     assert result[0] == 0, result[2]
     assert 0 < pd.read_csv(run / "leaderboard.csv").loc[0, "brightness"] < 100
+
+
+def test_the_readme_adapter_example_runs_as_written(cli, tmp_path, tiny_suite, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    code = text.split("# mypkg/adapter.py\n", 1)[1].split("```", 1)[0]
+    card = text.split("# models/mymodel.yaml (or any folder listed in I2VBENCH_MODEL_PATH)\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "adapter.py").write_text(code)
+    (tmp_path / "mymodel.yaml").write_text(card)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for module in ("mypkg", "mypkg.adapter", "mypkg.metric"):  # another test's mypkg, from another folder
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    run = tmp_path / "r"
+    result = cli("--no-progress", "run", "--model", tmp_path / "mymodel.yaml", "--suite", tiny_suite, "--out", run,
+                 *SMALL, "--metrics", "frame0_fidelity")
+    assert result[0] == 0, result[2]
+    assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "s",
+               *SMALL)[0] == 0  # the example's stand-in repeats the fitted input image, as `static` does
+    assert rows(run, "SELECT case_id, sha256 FROM videos") == rows(tmp_path / "s", "SELECT case_id, sha256 FROM videos")
+    code, _, err = cli("--no-progress", "generate", "--model", tmp_path / "mymodel.yaml", "--suite", tiny_suite,
+                       "--out", tmp_path / "g", "--set", "guidance=0.5")
+    assert code == 2 and "mymodel: guidance must be at least 1; got 0.5" in err
 
 
 def test_a_plugin_that_cannot_be_imported_says_how_to_make_it_importable(cli, tmp_path, tiny_suite):

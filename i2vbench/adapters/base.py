@@ -21,6 +21,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _type_error(key: str, value: Any, default: Any) -> str | None:
+    """What is wrong with ``value`` for a setting whose default is ``default`` (its type is the setting's type:
+    a whole number where the default is one, a number where it is a float, true/false, a list, text; text may
+    also be null), or None."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = _is_number(value), "a number"
+    elif isinstance(default, (list, tuple)):
+        ok, kind = isinstance(value, (list, tuple)), "a list (--set KEY=[a, b])"
+    elif isinstance(default, str):
+        ok, kind = value is None or isinstance(value, str), "text"
+    else:
+        return None
+    return None if ok else f"setting {key} must be {kind}; got {value!r} (default {default!r})"
+
+
 class Adapter(ABC):
     """A video generator. Subclasses set ``name`` and ``defaults`` and implement :meth:`generate`.
 
@@ -39,6 +58,9 @@ class Adapter(ABC):
     #: Settings that name a file or folder: ``--set`` keeps their text as typed (a folder named ``2024`` is not a
     #: number) and they are recorded as absolute paths (a relative one means nothing from another directory).
     path_settings: ClassVar[tuple[str, ...]] = ()
+    #: Settings whose values the adapter checks itself, so that their default's type is not enforced (a
+    #: ``compile`` that is false by default but also takes a mode name).
+    untyped_settings: ClassVar[tuple[str, ...]] = ()
     #: How many cases the runner should hand over at once unless ``--batch-size`` says otherwise.
     default_batch_size: ClassVar[int] = 1
     #: Whether the video settings every generator has (``num_frames``, ``height``, ``width``, ``fps``) apply;
@@ -54,19 +76,19 @@ class Adapter(ABC):
         return {**(COMMON_DEFAULTS if cls.makes_videos else {}), **cls.defaults}
 
     @classmethod
-    def resolve_settings(cls, overrides: dict[str, Any]) -> dict[str, Any]:
-        """Merge ``overrides`` into the defaults, refusing unknown keys and non-numbers where the default is a
-        number (``--set steps=fifty`` stops here rather than deep inside the model)."""
+    def resolve_settings(cls, overrides: dict[str, Any], label: str | None = None) -> dict[str, Any]:
+        """Merge ``overrides`` into the defaults, refusing unknown keys and values of another type than the
+        default's (``--set steps=fifty`` stops here rather than deep inside the model). ``label`` names the
+        model in errors (default: the adapter's name; the runner names the card)."""
+        label = label or f"model {cls.name!r}"
         known = cls.known_settings()
         unknown = sorted(set(overrides) - set(known))
         if unknown:
-            raise ConfigError(
-                f"model {cls.name!r} has no setting {', '.join(map(repr, unknown))}; "
-                f"its settings are: {', '.join(sorted(known))}"
-            )
+            raise ConfigError(f"{label} has no setting {', '.join(map(repr, unknown))}; "
+                              f"its settings are: {', '.join(sorted(known))}")
         for key, value in overrides.items():
-            if _is_number(known[key]) and not _is_number(value):
-                raise ConfigError(f"setting {key} must be a number (default {known[key]!r}); got {value!r}")
+            if key not in cls.untyped_settings and (problem := _type_error(key, value, known[key])):
+                raise ConfigError(f"{label}: {problem}")
         settings = {**known, **overrides}
         for key in cls.path_settings:
             if settings.get(key) not in (None, ""):

@@ -15,4 +15,4 @@ def metric_names() -> list[str]:
 
 def get_metric(name: str) -> type[Metric]:
     """The metric class registered as ``name`` (an unknown name lists the known ones)."""
-    return load_plugin(METRIC_GROUP, name, "metric")
+    return load_plugin(METRIC_GROUP, name, "metric", Metric)
