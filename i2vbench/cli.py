@@ -110,6 +110,8 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", action="append", help="only these case ids (comma-separated, repeatable)")
     p.add_argument("--categories", action="append",
                    help="only these categories (comma-separated, repeatable); with --cases, the cases in both")
+    p.add_argument("--exclude-cases", action="append", metavar="CASES",
+                   help="leave these case ids out (comma-separated, repeatable), e.g. one that hangs the model")
     p.add_argument("--batch-size", type=positive_int, help="cases per generate call (default: the adapter's)")
     p.add_argument("--videos", help="folder of videos for the 'videos' model (same as --set dir=DIR)")
     p.add_argument("--weights", metavar="DIR", help="a local copy of the model's weights, such as the ConsistI2V "
@@ -270,7 +272,8 @@ def _generation(args: argparse.Namespace):
     from .registry import find_card
     from .suite import load_suite
 
-    suite = load_suite(args.suite, check_images=False).select(ids=_split(args.cases), categories=_split(args.categories))
+    suite = load_suite(args.suite, check_images=False).select(ids=_split(args.cases), categories=_split(args.categories),
+                                                              exclude=_split(getattr(args, "exclude_cases", None)))
     card = find_card(args.model)
     if getattr(args, "name", None):  # videos made elsewhere, under the name of the model that made them
         card = dataclasses.replace(card, name=args.name)

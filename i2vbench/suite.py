@@ -96,9 +96,11 @@ class Suite:
         except KeyError:
             raise _unknown("case id", case_id, list(self._by_id), f"in suite {self.name!r}") from None
 
-    def select(self, ids: list[str] | None = None, categories: list[str] | None = None) -> Suite:
-        """The cases with the given ids and/or categories, both when both are given (manifest order kept); unknown
-        names are errors, and so is a selection that leaves no case (a run of nothing would pass for a result)."""
+    def select(self, ids: list[str] | None = None, categories: list[str] | None = None,
+               exclude: list[str] | None = None) -> Suite:
+        """The cases with the given ids and/or categories, both when both are given (manifest order kept), less
+        those in ``exclude``; unknown names are errors, and so is a selection that leaves no case (a run of
+        nothing would pass for a result)."""
         cases = self.cases
         if ids is not None:
             wanted = {self.get(case_id).id for case_id in ids}
@@ -114,6 +116,11 @@ class Suite:
                              f"categories {', '.join(categories)}: widen --cases or --categories, or give one of them")
         if not cases and categories is not None:
             raise SuiteError(f"suite {self.name!r} has no case in the categories {', '.join(categories)}")
+        if exclude is not None:
+            dropped = {self.get(case_id).id for case_id in exclude}
+            cases = [c for c in cases if c.id not in dropped]
+            if not cases:
+                raise SuiteError(f"--exclude-cases leaves no case of suite {self.name!r} to run")
         return Suite(self.name, self.root, self.manifest, list(cases), self.categories)
 
 

@@ -891,3 +891,11 @@ def test_a_plugin_that_cannot_be_imported_says_how_to_make_it_importable(cli, tm
     code, _, err = cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", tmp_path / "r",
                        *SMALL, "--metrics", "nopkg_here.metric:Brightness")
     assert code == 2 and "make sure 'nopkg_here.metric' is importable" in err and "PYTHONPATH" in err
+
+
+def test_cases_can_be_left_out_of_a_run(cli, tmp_path, tiny_suite):
+    run = tmp_path / "r"
+    code, out, _ = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL,
+                       "--exclude-cases", "case1")
+    assert code == 0 and "generate: 2 done" in out
+    assert rows(run, "SELECT case_id FROM requested ORDER BY case_id") == [("case0",), ("case2",)]

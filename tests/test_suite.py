@@ -148,6 +148,11 @@ def test_get_and_select(tmp_path):
     assert [c.id for c in suite.select(categories=["animals"])] == ["cat1", "cat2"]
     assert [c.id for c in suite.select(ids=["cat2", "leaf"])] == ["leaf", "cat2"]
     assert [c.id for c in suite.select(ids=["cat1", "leaf"], categories=["animals"])] == ["cat1"]
+    assert [c.id for c in suite.select(categories=["animals"], exclude=["cat1"])] == ["cat2"]
+    with pytest.raises(SuiteError, match="--exclude-cases leaves no case"):
+        suite.select(ids=["leaf"], exclude=["leaf"])
+    with pytest.raises(SuiteError, match="unknown case"):
+        suite.select(exclude=["dog"])  # a typo would silently exclude nothing
     with pytest.raises(SuiteError, match="suite .* has no case in the categories food"):
         suite.select(categories=["food"])  # declared, but no case has it: a run of nothing is no result
     with pytest.raises(SuiteError, match="no case of suite .* is both among the cases leaf and in the categories "
