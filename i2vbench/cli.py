@@ -334,22 +334,19 @@ def _evaluation(args: argparse.Namespace, store, suite, metrics: list):
 
 @contextlib.contextmanager
 def _leaderboard_kept_true(store, shard, finished_too: bool = True):
-    """A stage that changes the store (a video made again forgets its old scores; --recompute clears a metric
-    first), finished or stopped part-way (Ctrl-C, an error), has the run's leaderboard.csv, if there is one, written
-    again from the store, so that it never shows numbers the store no longer holds. A finished stage waits for
-    the other processes of the run first; one that changed nothing (on this process, when it runs alone) writes
-    nothing, so that a finished run on read-only storage runs again as a no-op. ``finished_too=False``: the caller
-    writes it after a finished stage itself."""
-    changes = store.conn.total_changes
+    """A stage, finished or stopped part-way (Ctrl-C, an error), has the run's leaderboard.csv, if there is one,
+    brought up to date from the store, so that it never shows numbers the store no longer holds: a video made
+    again forgets its old scores, --recompute clears a metric first, and a process killed before it could do so
+    left its changes to the next one. A file that already says the same is left as it is (a finished run on
+    read-only storage runs again as a no-op). A finished stage waits for the other processes of the run first;
+    ``finished_too=False``: the caller writes it after a finished stage itself."""
     try:
         yield
     except BaseException:
         _rewrite_run_leaderboard(store, shard)
         raise
-    if not finished_too:
-        return
-    shard.barrier()
-    if shard.world > 1 or store.conn.total_changes != changes:
+    if finished_too:
+        shard.barrier()
         _rewrite_run_leaderboard(store, shard)
 
 

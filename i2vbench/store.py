@@ -227,11 +227,8 @@ class RunStore:
         """A write transaction (all or nothing), taken at once so that other processes wait for it. A store that
         cannot be written (full disk, read-only, held by another process past the timeout) stops the run."""
         cur = self.conn.cursor()
-        try:
+        try:  # BEGIN inside: an interrupt just after it still rolls back, leaving no transaction open
             cur.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise self._write_error(exc) from exc
-        try:
             yield cur
             cur.execute("COMMIT")
         except BaseException as exc:
@@ -270,9 +267,11 @@ class RunStore:
     def init_run(self, config: dict, fingerprint: str) -> None:
         """Record the configuration of a new run; refuse a folder holding a different one."""
         existing = self.fingerprint()
-        if existing is None:
-            self._tx([("INSERT INTO run VALUES (1, ?, ?, ?)", (json.dumps(config, sort_keys=True), fingerprint, time.time()))])
-        elif existing != fingerprint:
+        if existing is None:  # another process may insert first (two runs started at once): then it is compared
+            self._tx([("INSERT OR IGNORE INTO run VALUES (1, ?, ?, ?)",
+                       (json.dumps(config, sort_keys=True), fingerprint, time.time()))])
+            existing = self.fingerprint()
+        if existing != fingerprint:
             old = (self.config() or {}).get("generation", {})
             new = json.loads(json.dumps(config.get("generation", {}), default=str))
             # a store from before a part of the configuration was recorded does not differ in that part

@@ -164,8 +164,10 @@ def remove_stale_temps(folder: Path, older_than_s: float = 600.0) -> list[Path]:
         if match is None:
             continue
         try:
-            mine = match["host"] == _HOST
-            if (mine and not _process_alive(int(match["pid"]))) or (
+            mine, pid = match["host"] == _HOST, int(match["pid"])
+            # this process's own id too: cleaning up comes before it writes, and a restarted container's
+            # process may be given the id of the one that was killed
+            if (mine and (pid == os.getpid() or not _process_alive(pid))) or (
                 not mine and now - temp.stat().st_mtime > older_than_s
             ):
                 temp.unlink()

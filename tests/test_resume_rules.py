@@ -283,3 +283,45 @@ def test_an_evaluation_stopped_part_way_leaves_a_true_leaderboard_and_reports_sa
     assert code == 0 and "static: values over fewer than its 3 videos (videos scored: temporal_flickering 1)" in out
     assert cli("report", run, "-o", tmp_path / "report.html")[0] == 0
     assert "values over fewer than its 3 videos" in (tmp_path / "report.html").read_text()
+
+
+def test_a_leaderboard_left_behind_by_a_killed_process_is_brought_up_to_date_by_the_next(cli, tmp_path, tiny_suite):
+    import pandas as pd
+
+    run = tmp_path / "r"
+    assert cli("--no-progress", "run", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL,
+               "--metrics", "temporal_flickering")[0] == 0
+    with RunStore(run) as store:  # what a generate killed right after re-recording case0's video leaves
+        row = store.videos()["case0"]
+        store.record_video("case0", "pattern", "p", 0, row["path"], row["sha256"], 8.0, 6, 64, 64)
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "scored"] == 3  # stale
+    code, out, _ = cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)
+    assert code == 0 and "generate: 0 done, 3 already done" in out  # this process changes nothing itself
+    assert pd.read_csv(run / "leaderboard.csv").loc[0, "scored"] == 2
+
+
+def _sees_no_run_at_first(store: RunStore, monkeypatch) -> None:
+    """``store`` finds no run recorded on its first look, as a process that looked just before another one
+    recorded its run would."""
+    looks = []
+
+    def fingerprint():
+        looks.append(1)
+        return None if len(looks) == 1 else RunStore.fingerprint(store)
+
+    monkeypatch.setattr(store, "fingerprint", fingerprint)
+
+
+def test_two_processes_creating_one_run_folder_at_once_agree_or_are_refused_cleanly(tmp_path, monkeypatch):
+    config = {"generation": {"model": "static", "settings": {"num_frames": 6}}}
+    other = {"generation": {"model": "static", "settings": {"num_frames": 8}}}
+    with RunStore(tmp_path / "a") as first, RunStore(tmp_path / "a") as second:
+        _sees_no_run_at_first(second, monkeypatch)
+        first.init_run(config, "same")
+        second.init_run(config, "same")  # no UNIQUE-constraint crash: the same run
+        assert second.config() == config
+    with RunStore(tmp_path / "b") as first, RunStore(tmp_path / "b") as second:
+        _sees_no_run_at_first(second, monkeypatch)
+        first.init_run(config, "one")
+        with pytest.raises(ConfigError, match="holds a run made with a different configuration"):
+            second.init_run(other, "two")

@@ -583,9 +583,11 @@ def test_temp_files_of_killed_writes_are_removed_when_the_run_is_opened_again(cl
     host = socket.gethostname()
     videos = run / "videos"
     killed_here = videos / f".case0.mp4.{dead.stdout.strip()}@{host}.k1ll3d.mp4"  # its writer has exited
-    writing_here = videos / f".case1.mp4.{os.getpid()}@{host}.wr1t1ng.mp4"  # its writer (this process) lives
+    writing_here = videos / f".case1.mp4.{os.getppid()}@{host}.wr1t1ng.mp4"  # its writer lives
+    # this process's own id: a restarted container's process may be given the id of the one that was killed
+    reused_id = videos / f".case1.mp4.{os.getpid()}@{host}.r3u5ed.mp4"
     old_elsewhere, new_elsewhere = videos / ".case2.mp4.7@other.host.0ld.mp4", videos / ".case2.mp4.7@other.host.n3w.mp4"
-    for temp in (killed_here, writing_here, old_elsewhere, new_elsewhere):
+    for temp in (killed_here, writing_here, reused_id, old_elsewhere, new_elsewhere):
         temp.write_bytes(b"half a video")
     os.utime(old_elsewhere, (time.time() - 3600, time.time() - 3600))
     assert cli("--no-progress", "generate", "--model", "static", "--suite", tiny_suite, "--out", run, *SMALL)[0] == 0

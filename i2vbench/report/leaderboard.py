@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ..errors import ConfigError
+from ..video import atomic_path
 from .aggregate import (
     GROUPS,
     VBENCH_COLUMNS,
@@ -112,16 +113,17 @@ def write_leaderboard(run_dirs: Sequence[str | Path], out: str | Path) -> tuple[
         for frame, path in ((board, out), (by_category, category_path(out))):
             _write_if_changed(path, frame.round(2).to_csv(index=False))
     except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path with -o") from exc
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; choose a writable path with -o") from exc
     return out, caveats(runs, labels(runs))
 
 
 def _write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` unless the file holds it already: a finished run evaluated again leaves its files as they
-    are (and read-only storage, or a backup's change detection, undisturbed)."""
+    """Write ``text`` (atomically) unless the file holds it already: a finished run evaluated again leaves its files
+    as they are (and read-only storage, or a backup's change detection, undisturbed)."""
     try:
         if path.read_text(encoding="utf-8") == text:
             return
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    path.write_text(text, encoding="utf-8")
+    with atomic_path(path) as tmp:  # a kill mid-write leaves the old file, never half a table
+        Path(tmp).write_text(text, encoding="utf-8")
