@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
@@ -73,19 +74,24 @@ def typed_setting(text: str, default: Any) -> Any:
         return text
     if default is None and isinstance(value, (dict, bool)):
         return text
-    if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric and isinstance(value, str):
         try:  # YAML 1.1 reads 1e3 (no dot) as text
-            number = float(value)
+            value = float(value)
         except ValueError:
             return value
-        return int(number) if isinstance(default, int) and number.is_integer() else number
+    if numeric and isinstance(value, float) and not math.isfinite(value):
+        return text  # nan and inf: refused as not a number
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+        return int(value)  # steps=15.0 is 15
     return value
 
 
 def typed_settings(raw: dict[str, str], defaults: dict[str, Any], paths: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`typed_setting` for each ``--set`` value, against ``defaults`` (unknown keys are read as YAML and
     refused later with the list of known ones); the settings in ``paths`` name files and keep their text."""
-    return {key: text if key in paths else typed_setting(text, defaults.get(key)) for key, text in raw.items()}
+    return {key: (None if text.strip().lower() in _NULL_WORDS else text) if key in paths
+            else typed_setting(text, defaults.get(key)) for key, text in raw.items()}
 
 
 def _split(values: Sequence[str] | None) -> list[str] | None:
@@ -407,8 +413,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = _metrics(args)
     if args.videos:
         folder = Path(args.videos)
-        ns = argparse.Namespace(model="videos", name=args.name or folder.resolve().name,
-                                suite=args.suite or DEFAULT_SUITE, out=args.out or f"runs/videos-{folder.resolve().name}",
+        out = args.out or f"runs/videos-{folder.resolve().name}"
+        ns = argparse.Namespace(model="videos", name=args.name or _recorded_model(out) or folder.resolve().name,
+                                suite=args.suite or DEFAULT_SUITE, out=out,
                                 settings=[f"match={args.match}"], seed=0, cases=None, categories=None,
                                 batch_size=None, videos=args.videos, weights=None, force=args.force, no_progress=args.no_progress)
         store, suite, found = _generation(ns)  # a case without a video fails there, as in 'run --model videos'
@@ -417,6 +424,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         suite = runner.load_run_suite(store, args.suite)
         found = runner.StageSummary()
     return _exit_code(store, found, _evaluation(args, store, suite, metrics))
+
+
+def _recorded_model(run_dir: str | Path) -> str | None:
+    """The model name a run folder's store already records (None where there is none): what evaluate --videos
+    keeps without --name, so that the same command resumes a run made before names were given."""
+    from .store import STORE_NAME, RunStore
+
+    if not (Path(run_dir) / STORE_NAME).is_file():
+        return None
+    try:
+        with RunStore.open_readonly(run_dir) as store:
+            return (store.config() or {}).get("generation", {}).get("model")
+    except I2VBenchError:
+        return None
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:

@@ -32,7 +32,7 @@ from .registry import ADAPTER_GROUP, ModelCard, load_plugin
 from .shard import Shard
 from .store import RunStore
 from .suite import Case, Suite
-from .video import Video, file_sha256, probe_video, read_video, remove_stale_temps, write_video
+from .video import Video, file_sha256, probe_video, read_video, remove_stale_temps, write_text_if_changed, write_video
 
 VIDEO_DIR = "videos"
 
@@ -180,9 +180,7 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
             store.request(c.id for c in plan.suite)
         report = adapter.prepare(list(plan.suite))
         if report is not None and shard.is_main:
-            text, file = json.dumps(report, indent=2), store.run_dir / ADAPTER_REPORT
-            if not file.is_file() or file.read_text() != text:  # a rerun that finds the same leaves the file be
-                file.write_text(text)
+            write_text_if_changed(store.run_dir / ADAPTER_REPORT, json.dumps(report, indent=2))
             summary.notes.append(_describe_report(report, store.run_dir))
         status, videos = store.case_status(), store.videos()
         mine = shard.take(list(plan.suite))
@@ -613,6 +611,7 @@ def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: Featur
     if reason is not None:  # a failing batch: score one by one (memory of the failed call released first)
         if len(items) > 1:
             gc.collect()
+            _release_gpu_cache()
             for item in items:
                 _score(store, metric, [item], FeatureCache(), summary)
             return

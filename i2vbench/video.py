@@ -207,6 +207,20 @@ class atomic_path:
             os.unlink(self.tmp)
 
 
+def write_text_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` (atomically: a kill mid-write leaves the old file, never half of it) unless the file holds it
+    already, so that running a finished stage again leaves its files, read-only storage and a backup's change
+    detection undisturbed. Returns whether it wrote."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return True
+
+
 def write_video(video: Video, path: str | Path, crf: int = 12) -> None:
     """Encode ``video`` as H.264/yuv420p mp4 at its fps, atomically (temp file + rename).
 

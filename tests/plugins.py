@@ -228,7 +228,7 @@ class TypedStatic(StaticAdapter):
     """``static`` with settings of each type, to check that their defaults' types hold."""
 
     name = "typed_static"
-    defaults = {"steps": 50, "flag": False, "sizes": [256]}
+    defaults = {"steps": 50, "flag": False, "sizes": [256], "scale": 7.5}
 
 
 def not_an_adapter(**settings):

@@ -168,6 +168,12 @@ def test_a_weights_folder_named_like_a_number_is_a_folder_and_recorded_absolute(
     assert code == 0, err
     with RunStore(tmp_path / "r") as store:
         assert store.config()["runtime"]["weights"] == str(tmp_path / "2024")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    code, _, err = cli("--no-progress", "generate", "--model", "consisti2v", "--out", tmp_path / "n", "--cases",
+                       "astronaut", "--set", "weights=null", "--set", "device=cpu")
+    assert code == 2 and "i2vbench weights fetch consisti2v" in err  # null: the default place, not a folder 'null'
 
 
 @pytest.mark.parametrize("device, message", [

@@ -490,7 +490,10 @@ def test_report_shows_gifs_as_images_and_says_or_fixes_what_a_browser_cannot_pla
     assert '<video src="runs/a/videos/c.mp4"' in page and page.count("may not play") == 1
 
     page = build_report([run], tmp_path / "copied.html", copy_videos=True)[0].read_text()
-    copies = tmp_path / "copied_files" / "videos" / "0-a"
+    copies = tmp_path / "copied_files" / "videos" / "0-a"  # named by case id: two cases' files never meet
     assert '<video src="copied_files/videos/0-a/b.mp4"' in page and "shown as an H.264 copy" in page
     assert browser_unplayable(copies / "b.mp4") is None and read_video(copies / "b.mp4").num_frames == 4
     assert (copies / "a.gif").read_bytes() == (videos / "a.gif").read_bytes()  # playable ones copied as they are
+    made = (copies / "b.mp4").stat().st_mtime_ns
+    build_report([run], tmp_path / "copied.html", copy_videos=True)
+    assert (copies / "b.mp4").stat().st_mtime_ns == made  # encoded once, not on every report

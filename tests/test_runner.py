@@ -261,6 +261,9 @@ def test_evaluate_videos_made_elsewhere(cli, tmp_path, tiny_suite):
     code, _, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
                        "--match", "id", "--name", "my-i2v-model", "--force")
     assert code == 1 and pd.read_csv(run / "leaderboard.csv").loc[0, "model"] == "my-i2v-model"
+    code, out, err = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+                         "--match", "id")  # without --name: the name the folder's run has, not a new default
+    assert code == 1 and "generate: 0 done, 2 already done" in out, err
 
 
 def test_videos_from_elsewhere_that_match_nothing_stop_the_run_with_how_to_name_them(cli, tmp_path, tiny_suite):
@@ -321,6 +324,11 @@ def test_videos_from_elsewhere_are_found_whatever_the_letter_case_and_unread_fil
     assert code == 1 and "generate: 2 done" in out, out + err
     assert "failed case2" in out and "found case2/, which is not read" in out and "ffmpeg" in out
     assert json.loads((run / "adapter_report.json").read_text())["not_read"] == {"case2": ["case2"]}
+    (folder / "case0.txt").write_text("notes")  # beside a video: no hint for a case that has one
+    code, out, _ = cli("--no-progress", "evaluate", "--videos", folder, "--suite", tiny_suite, "--out", run,
+                       "--metrics", "temporal_flickering")
+    assert json.loads((run / "adapter_report.json").read_text())["not_read"] == {"case2": ["case2"]}
+    assert "1 case(s) have only files or folders of a type that is not read (case2)" in out
 
     code, _, err = cli("--no-progress", "evaluate", "--videos", folder / "case1.m4v", "--out", tmp_path / "f")
     assert code == 2 and "is a file; --videos takes the folder that holds the videos" in err
@@ -341,6 +349,24 @@ def test_evaluating_finished_videos_again_rewrites_nothing(cli, tmp_path, tiny_s
     code, out, _ = cli(*args)
     assert code == 0 and "evaluate: 0 done, 3 already done" in out
     assert ([f.stat().st_mtime_ns for f in files], rows(run, "SELECT * FROM metrics")) == before
+
+
+def test_a_video_made_elsewhere_that_cannot_be_read_fails_its_case_only(cli, tmp_path, tiny_suite, monkeypatch):
+    from i2vbench import runner
+
+    made = made_videos(cli, tmp_path, tiny_suite)
+    sha = runner._video_sha
+
+    def no_permission(path):
+        if path.name == "case1.mp4":
+            raise PermissionError(13, "Permission denied")
+        return sha(path)
+
+    monkeypatch.setattr(runner, "_video_sha", no_permission)
+    code, out, err = cli("--no-progress", "evaluate", "--videos", made, "--suite", tiny_suite, "--out", tmp_path / "r",
+                         "--metrics", "temporal_flickering")
+    assert code == 1 and "generate: 2 done, 0 already done, 1 failed" in out, out + err
+    assert f"failed case1: cannot read {made.resolve() / 'case1.mp4'}: Permission denied" in out
 
 
 def test_prompts_in_file_names_match_in_any_unicode_form():
@@ -626,6 +652,7 @@ def test_an_adapter_may_reuse_its_frame_buffers_for_the_next_batch(cli, tmp_path
     ("off", None, "off"), ("a: b", None, "a: b"),  # no default type: not turned into a boolean or a mapping
     ("25", 50, 25), ("0.3", 0.25, 0.3), ("true", False, True), ("reduce-overhead", False, "reduce-overhead"),
     ("[1, 2]", None, [1, 2]), ("1e3", 50, 1000), ("2.5e-1", 0.5, 0.25),  # YAML 1.1 reads these as text
+    ("15.0", 50, 15), ("nan", 7.5, "nan"), ("inf", 7.5, "inf"),  # whole floats for counts; no non-finite numbers
 ])
 def test_set_values_are_read_for_the_type_of_their_default(text, default, expected):
     from i2vbench.cli import typed_setting
@@ -638,7 +665,9 @@ def test_settings_keep_the_type_of_their_default(cli, tmp_path):
     for setting, message in [("steps=25.7", "setting steps must be a whole number; got 25.7 (default 50)"),
                              ("flag=maybe", "setting flag must be true or false; got 'maybe' (default False)"),
                              ("flag=1", "setting flag must be true or false; got 1"),
-                             ("sizes=512", "setting sizes must be a list (--set KEY=[a, b]); got 512")]:
+                             ("sizes=512", "setting sizes must be a list (--set KEY=[a, b]); got 512"),
+                             ("scale=nan", "setting scale must be a number; got 'nan'"),
+                             ("scale=.inf", "setting scale must be a number; got '.inf'")]:
         code, _, err = cli("generate", "--model", card, "--out", tmp_path / "r", "--set", setting)
         assert code == 2 and f"model 'typed' (card {card}): {message}" in err, err
     bad_card = tmp_path / "quoted.yaml"

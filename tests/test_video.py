@@ -77,8 +77,9 @@ def test_undecodable_video_names_the_file(tmp_path):
 
 
 def test_video_rejects_bad_arrays():
-    with pytest.raises(VideoError, match="uint8"):
-        Video(np.zeros((2, 4, 4, 3), np.float32), 8)
+    with pytest.raises(VideoError, match=r"uint8 .* got float32 \(2, 3, 4, 4\) \(floats in \[0, 1\] become .*"
+                                         r"channels first become x.transpose\(0, 2, 3, 1\)"):
+        Video(np.zeros((2, 3, 4, 4), np.float32), 8)
     with pytest.raises(VideoError, match="fps"):
         Video(np.zeros((2, 4, 4, 3), np.uint8), 0)
 

@@ -5,6 +5,7 @@ A new model is one ``Adapter`` subclass plus one YAML card in ``models/``; nothi
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -30,7 +31,7 @@ def _type_error(key: str, value: Any, default: Any) -> str | None:
     elif isinstance(default, int):
         ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
     elif isinstance(default, float):
-        ok, kind = _is_number(value), "a number"
+        ok, kind = _is_number(value) and math.isfinite(value), "a number"
     elif isinstance(default, (list, tuple)):
         ok, kind = isinstance(value, (list, tuple)), "a list (--set KEY=[a, b])"
     elif isinstance(default, str):

@@ -95,11 +95,15 @@ class VideosAdapter(Adapter):
         return matches
 
     def _unread_for(self, cases: Sequence[Case]) -> dict[str, list[Path]]:
-        """Files of unread types and folders named like a case: what its user most likely meant as its video."""
+        """For the cases without a video: files of unread types and folders named like them, what their user most
+        likely meant as their videos."""
+        if all(self._matches.get(c.id) for c in cases):
+            return {}
         by_id, by_prompt = self._lookups(cases)
         found: dict[str, list[Path]] = {}
         for path in self.unread:
-            if (case := self._case_for(path.stem if path.is_file() else path.name, by_id, by_prompt)) is not None:
+            case = self._case_for(path.stem if path.is_file() else path.name, by_id, by_prompt)
+            if case is not None and not self._matches.get(case.id):
                 found.setdefault(case.id, []).append(path)
         return found
 
@@ -158,7 +162,7 @@ class VideosAdapter(Adapter):
 
     def generate(self, cases: Sequence[Case], *, seeds: Sequence[int]) -> list[Path]:
         if self._matches is None:
-            self.prepare(cases)
+            self.check_cases(cases)
         unread = self._unread_for(cases)
         out = []
         for case in cases:

@@ -94,36 +94,38 @@ class _Media:
     out_dir: Path
     copy_to: Path | None
 
-    def clip(self, run_index: int, run: RunData, rel: str) -> _Clip | None:
+    def clip(self, run_index: int, run: RunData, case_id: str, rel: str) -> _Clip | None:
         src = Path(rel) if Path(rel).is_absolute() else run.run_dir / rel
         if not src.is_file():
             return None
         unplayable = browser_unplayable(src)
-        note = ""
+        note = f"its format ({unplayable}) may not play in a browser" if unplayable else ""
         if self.copy_to is not None:
             folder = self.copy_to / f"{run_index}-{run.name}"
             folder.mkdir(parents=True, exist_ok=True)
-            src, note = self._copy(src, folder, unplayable)
+            src, note = self._copy(src, folder / case_id, unplayable, note)
         elif unplayable:
-            note = f"its format ({unplayable}) may not play in a browser; --copy-videos makes playable copies"
+            note += "; --copy-videos makes playable copies"
         # absolute, not resolved: a browser climbs '..' from the path it was given, not from a symlink's target
         url = quote(os.path.relpath(os.path.abspath(src), os.path.abspath(self.out_dir)).replace(os.sep, "/"))
         return _Clip(url, "img" if src.suffix.lower() == ".gif" else "video", note)
 
     @staticmethod
-    def _copy(src: Path, folder: Path, unplayable: str | None) -> tuple[Path, str]:
-        """The file copied into ``folder``; one a browser would not play is re-encoded as H.264 instead (the
-        scores stay those of the original)."""
+    def _copy(src: Path, stem: Path, unplayable: str | None, note: str) -> tuple[Path, str]:
+        """``src`` copied to ``stem`` (the case's id, so that two cases' files never meet) with its suffix; one a
+        browser would not play is re-encoded as H.264 instead, once (a copy newer than its source is kept). The
+        scores stay those of the original."""
         if unplayable:
+            dst = stem.with_name(stem.name + ".mp4")
             try:
-                dst = folder / f"{src.stem}.mp4"
-                write_video(read_video(src), dst)
+                if not (dst.is_file() and dst.stat().st_mtime >= src.stat().st_mtime):
+                    write_video(read_video(src), dst)
                 return dst, f"shown as an H.264 copy (the file is {unplayable})"
-            except I2VBenchError:  # cannot be decoded here either: copied as it is
+            except I2VBenchError:  # cannot be decoded here either: copied as it is, with the note
                 pass
-        dst = folder / src.name
+        dst = stem.with_name(stem.name + src.suffix)
         shutil.copy2(src, dst)
-        return dst, ""
+        return dst, note
 
 
 def _leaderboard_html(board: pd.DataFrame, scores: Sequence[Score]) -> str:
@@ -211,7 +213,7 @@ def _suite_cases_html(runs: Sequence[RunData], names: Sequence[str], scores: Seq
                 continue
             case = run.cases.loc[cid]
             rel = run.videos["path"].get(cid) if "path" in run.videos else None
-            clip = media.clip(i, run, rel) if rel else None
+            clip = media.clip(i, run, cid, rel) if rel else None
             if clip:
                 body = (f'<img alt="video of {esc(cid)}" src="{esc(clip.url)}">' if clip.tag == "img" else
                         f'<video src="{esc(clip.url)}" autoplay muted loop playsinline preload="auto"></video>')

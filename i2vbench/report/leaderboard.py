@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from ..errors import ConfigError
-from ..video import atomic_path
+from ..video import write_text_if_changed
 from .aggregate import (
     GROUPS,
     VBENCH_COLUMNS,
@@ -111,19 +111,7 @@ def write_leaderboard(run_dirs: Sequence[str | Path], out: str | Path) -> tuple[
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         for frame, path in ((board, out), (by_category, category_path(out))):
-            _write_if_changed(path, frame.round(2).to_csv(index=False))
+            write_text_if_changed(path, frame.round(2).to_csv(index=False))
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; choose a writable path with -o") from exc
     return out, caveats(runs, labels(runs))
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` (atomically) unless the file holds it already: a finished run evaluated again leaves its files
-    as they are (and read-only storage, or a backup's change detection, undisturbed)."""
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    with atomic_path(path) as tmp:  # a kill mid-write leaves the old file, never half a table
-        Path(tmp).write_text(text, encoding="utf-8")

@@ -57,6 +57,12 @@ def test_unknown_filter_type_is_rejected_with_the_allowed_names():
         low_pass_filter(16, 8, 8, "hann")
 
 
+def test_box_cut_offs_above_one_are_refused_rather_than_keeping_less():
+    assert low_pass_filter(16, 8, 8, "box", d_s=1.0, d_t=1.0).sum() == 16 * 8 * 8  # 1: every frequency
+    with pytest.raises(ValueError, match="at most 1"):
+        low_pass_filter(16, 8, 8, "box", d_s=1.2, d_t=0.25)  # its block would start before the spectrum
+
+
 def test_freq_mix_with_all_pass_or_all_stop_returns_one_input():
     x, noise = torch.randn(SHAPE), torch.randn(SHAPE)
     torch.testing.assert_close(freq_mix_3d(x, noise, torch.ones(16, 8, 8)), x, atol=1e-5, rtol=0)
