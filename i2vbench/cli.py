@@ -66,7 +66,7 @@ def typed_setting(text: str, default: Any) -> Any:
     setting reads ``1e3`` as a number."""
     if isinstance(default, str):
         return text
-    if text.strip().lower() in _NULL_WORDS:
+    if _is_null(text):
         return None
     try:
         value = yaml.safe_load(text)
@@ -82,7 +82,7 @@ def typed_setting(text: str, default: Any) -> Any:
             return value
     if numeric and isinstance(value, float) and not math.isfinite(value):
         return text  # nan and inf: refused as not a number
-    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+    if numeric and isinstance(default, int) and isinstance(value, float) and value.is_integer():
         return int(value)  # steps=15.0 is 15
     return value
 
@@ -90,8 +90,13 @@ def typed_setting(text: str, default: Any) -> Any:
 def typed_settings(raw: dict[str, str], defaults: dict[str, Any], paths: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`typed_setting` for each ``--set`` value, against ``defaults`` (unknown keys are read as YAML and
     refused later with the list of known ones); the settings in ``paths`` name files and keep their text."""
-    return {key: (None if text.strip().lower() in _NULL_WORDS else text) if key in paths
-            else typed_setting(text, defaults.get(key)) for key, text in raw.items()}
+    return {key: (None if _is_null(text) else text) if key in paths else typed_setting(text, defaults.get(key))
+            for key, text in raw.items()}
+
+
+def _is_null(text: str) -> bool:
+    """Whether a --set value means "no value" (null, none, ~ or nothing)."""
+    return text.strip().lower() in _NULL_WORDS
 
 
 def _split(values: Sequence[str] | None) -> list[str] | None:

@@ -199,25 +199,35 @@ def generate(store: RunStore, plan: RunPlan, batch_size: int | None = None, prog
                 too_big = _generate_batch(store, plan, adapter, batch, summary, writer)
                 writer.record(leave=len(writer.pending) - queued)  # the batch before was written meanwhile
                 bar.update(len(batch))
-                if too_big:  # results do not depend on the batch, so later ones may be smaller
-                    said = f"a batch of {len(batch)} failed ({too_big}) while each of its cases alone succeeded"
-                    if batch_size:
-                        said += f": a --batch-size below {batch_size} would spare these retries"
-                    else:
-                        size = max(1, len(batch) // 2)
-                        said += f": later batches hold {size} (--batch-size sets it)"
-                    if said not in summary.notes:
-                        summary.notes.append(said)
+                if too_big:
+                    size, note = _smaller_batches(len(batch), too_big, batch_size, size)
+                    if note not in summary.notes:
+                        summary.notes.append(note)
         bar.close()
     finally:
         adapter.close()
     if summary.uniform:
         summary.notes.append(f"{len(summary.uniform)} video(s) hold a single value in every pixel of every frame "
-                             f"({', '.join(summary.uniform[:5])}{', ...' if len(summary.uniform) > 5 else ''}): "
+                             f"({_some(summary.uniform)}): "
                              "NaN frames cast to uint8 look so; they are scored as they are")
     if shard.is_main and (note := _mixed_formats(store.videos())):
         summary.notes.append(note)
     return summary
+
+
+def _smaller_batches(failed: int, error: str, fixed: int | None, size: int) -> tuple[int, str]:
+    """The batch size after a batch of ``failed`` cases that succeeded only case by case, and the note that says
+    so: half of it (results do not depend on the batch), unless ``--batch-size`` (``fixed``) set the size."""
+    said = f"a batch of {failed} failed ({error}) while each of its cases alone succeeded"
+    if fixed:
+        return size, f"{said}: a --batch-size below {fixed} would spare these retries"
+    size = max(1, failed // 2)
+    return size, f"{said}: later batches hold {size} (--batch-size sets it)"
+
+
+def _some(names: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` names, comma-separated, with "..." where there are more."""
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
 
 def _mixed_formats(videos: dict[str, dict]) -> str | None:
@@ -230,7 +240,7 @@ def _mixed_formats(videos: dict[str, dict]) -> str | None:
             by_format.setdefault(key, []).append(cid)
     if len(by_format) < 2:
         return None
-    parts = "; ".join(f"{len(ids)} {w}x{h}, {n} frames at {fps:g} fps ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+    parts = "; ".join(f"{len(ids)} {w}x{h}, {n} frames at {fps:g} fps ({_some(ids, 3)})"
                       for (w, h, n, fps), ids in sorted(by_format.items(), key=lambda item: -len(item[1])))
     return (f"the run's videos differ in format: {parts}. Each is scored as it is, so the run's values mix "
             "these formats")
@@ -393,9 +403,9 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
     stray = report.get("videos_matching_no_case") or []
     line = f"matched {report.get('matched', 0)} videos"
     if missing:
-        line += f"; {len(missing)} case(s) have no video ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+        line += f"; {len(missing)} case(s) have no video ({_some(missing)})"
     if stray:
-        line += f"; {len(stray)} video(s) match no case ({', '.join(stray[:5])}{', ...' if len(stray) > 5 else ''})"
+        line += f"; {len(stray)} video(s) match no case ({_some(stray)})"
     extra = report.get("extra_videos_ignored") or {}
     if extra:
         line += (f"; {sum(len(v['ignored']) for v in extra.values())} further sample(s) of {len(extra)} case(s) "
@@ -403,7 +413,7 @@ def _describe_report(report: dict[str, Any], run_dir: Path) -> str:
     unread = report.get("not_read") or {}
     if unread:
         line += (f"; {len(unread)} case(s) have only files or folders of a type that is not read "
-                 f"({', '.join(list(unread)[:5])}{', ...' if len(unread) > 5 else ''})")
+                 f"({_some(list(unread))})")
     return line + f"; details in {run_dir / ADAPTER_REPORT}"
 
 
@@ -426,8 +436,7 @@ def _generate_batch(store: RunStore, plan: RunPlan, adapter: Adapter, batch: Seq
     # out-of-memory error, are released before the cases are tried one by one.
     if reason is not None:
         if len(batch) > 1:
-            gc.collect()  # frames caught in reference cycles with the exception
-            _release_gpu_cache()
+            _release_memory()
             failed = len(summary.failed)
             for case in batch:
                 _generate_batch(store, plan, adapter, [case], summary, writer)
@@ -469,8 +478,10 @@ def _check_outputs(plan: RunPlan, adapter: Adapter, batch: Sequence[Case], outpu
                 "image fitted to that size, e.g. by i2vbench.video.fit_image)")
 
 
-def _release_gpu_cache() -> None:
-    """Hand cached GPU memory back after a failed batch (only where torch is in use already)."""
+def _release_memory() -> None:
+    """After a failed batch: free what reference cycles with the exception hold (its frames, activations) and hand
+    cached GPU memory back (only where torch is in use already), before its cases are tried one by one."""
+    gc.collect()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -565,7 +576,7 @@ def evaluate(store: RunStore, suite: Suite, metrics: Sequence[Metric], batch_siz
     changed = _rehash_external(store, videos)
     if changed:
         summary.notes.append(f"{len(changed)} video(s) made elsewhere changed since they were recorded and are "
-                             f"scored again: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}")
+                             f"scored again: {_some(changed)}")
     todo = {m.name: set(videos) - store.scored_cases(m.name, [s.name for s in m.scores]) for m in runnable}
     pending = sorted(set().union(*todo.values())) if todo else []
     summary.skipped = len(videos) - len(pending)
@@ -610,8 +621,7 @@ def _score(store: RunStore, metric: Metric, items: list[EvalItem], cache: Featur
         reason, results = f"{type(exc).__name__}: {exc}", None
     if reason is not None:  # a failing batch: score one by one (memory of the failed call released first)
         if len(items) > 1:
-            gc.collect()
-            _release_gpu_cache()
+            _release_memory()
             for item in items:
                 _score(store, metric, [item], FeatureCache(), summary)
             return

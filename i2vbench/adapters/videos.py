@@ -67,6 +67,9 @@ class VideosAdapter(Adapter):
     def reads_from(self) -> list[Path]:
         return [self.folder]
 
+    def _rel(self, path: Path) -> str:
+        return str(path.relative_to(self.folder))
+
     def source_of(self, case: Case) -> Path | None:
         paths = (self._matches or {}).get(case.id)
         return paths[0] if paths else None
@@ -108,7 +111,7 @@ class VideosAdapter(Adapter):
         return found
 
     def _unread_hint(self, paths: Sequence[Path]) -> str:
-        names = ", ".join(str(p.relative_to(self.folder)) + ("/" if p.is_dir() else "") for p in paths[:3])
+        names = ", ".join(self._rel(p) + ("/" if p.is_dir() else "") for p in paths[:3])
         return (f"; found {names}, which is not read: videos are read from {_SUPPORTED} files (encode a folder of "
                 "frames into one, e.g. ffmpeg -framerate 8 -i frames/%05d.png -pix_fmt yuv420p video.mp4)")
 
@@ -135,9 +138,9 @@ class VideosAdapter(Adapter):
         """At least one case must have a video, or the folder (or the suite) is the wrong one."""
         self._matches = self._match(cases)
         if cases and not any(self._matches.values()):
-            seen = ", ".join(str(p.relative_to(self.folder)) for p in self.files[:3])
+            seen = ", ".join(map(self._rel, self.files[:3]))
             if not seen:
-                others = ", ".join(str(p.relative_to(self.folder)) for p in self.unread[:3])
+                others = ", ".join(map(self._rel, self.unread[:3]))
                 seen = f"no {_SUPPORTED} files" + (f"; other entries: {others}" if others else "")
             raise ConfigError(f"no video in {self.folder} matches any of the {len(cases)} cases (found: {seen}); "
                               f"{self._naming_hint(cases[0])}, or pick the suite the videos were made for with --suite")
@@ -145,10 +148,7 @@ class VideosAdapter(Adapter):
     def prepare(self, cases: Sequence[Case]) -> dict[str, Any]:
         self.check_cases(cases)
         matched = {p for paths in self._matches.values() for p in paths}
-
-        def rel(path: Path) -> str:
-            return str(path.relative_to(self.folder))
-
+        rel = self._rel
         return {
             "folder": str(self.folder),
             "matched": sum(1 for paths in self._matches.values() if paths),
