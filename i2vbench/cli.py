@@ -434,11 +434,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _recorded_model(run_dir: str | Path) -> str | None:
     """The model name a run folder's store already records (None where there is none): what evaluate --videos
     keeps without --name, so that the same command resumes a run made before names were given."""
-    from .store import STORE_NAME, RunStore
+    from .store import RunStore
 
-    if not (Path(run_dir) / STORE_NAME).is_file():
-        return None
-    try:
+    try:  # no store yet (refused by open_readonly as not a run folder), or one that cannot be read: none recorded
         with RunStore.open_readonly(run_dir) as store:
             return (store.config() or {}).get("generation", {}).get("model")
     except I2VBenchError:
